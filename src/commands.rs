@@ -1,0 +1,131 @@
+//! What each command does, on top of the library's stages. `main` only parses the command line
+//! and calls one of these.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono::{NaiveDate, Utc};
+
+use crate::config::Config;
+use crate::daemon::{self, Daemon};
+use crate::store::Reader;
+use crate::text;
+
+/// Loads the configuration, with the database path overridden when asked.
+pub fn load_config(path: &Path, database: Option<PathBuf>) -> anyhow::Result<Config> {
+    let mut config = Config::load(path)?;
+    if let Some(database) = database {
+        config.database = database;
+    }
+    Ok(config)
+}
+
+/// `gleaner run`: the daemon, until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = daemon::shutdown_on_signals()?;
+    Daemon::start(config).await?.run(shutdown).await
+}
+
+/// `gleaner once`: one pass over every active source, one summary line each on stdout.
+pub async fn once(config: Config) -> anyhow::Result<()> {
+    let shutdown = daemon::shutdown_on_signals()?;
+    let daemon = Daemon::start(config).await?;
+    let mut stdout = std::io::stdout().lock();
+    let summaries = daemon
+        .once(shutdown, |summary| {
+            let _ = writeln!(stdout, "{summary}");
+        })
+        .await?;
+    let failed = summaries.iter().filter(|s| s.error.is_some()).count();
+    let new: u64 = summaries.iter().map(|s| s.counts.new).sum();
+    tracing::info!(sources = summaries.len(), failed, new, "pass complete");
+    Ok(())
+}
+
+/// `gleaner export --out DIR`: every article as `NNN_KEY.txt`, byte for byte its document.
+/// Returns the number of files written.
+pub fn export(database: &Path, out: &Path) -> anyhow::Result<u64> {
+    let reader = Reader::open(database)?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the folder {}", out.display()))?;
+    let total = reader.article_count()?;
+    // At least three digits, and enough for every position, so the names sort in order.
+    let width = total.saturating_sub(1).to_string().len().max(3);
+    let mut position = 0u64;
+    reader
+        .for_each_document(|doc| {
+            let name = format!("{position:0width$}_{}.txt", doc.key);
+            std::fs::write(out.join(&name), doc.document.as_bytes())?;
+            position += 1;
+            Ok(())
+        })?
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    Ok(position)
+}
+
+/// `gleaner render`: an HTML body on stdin to a document on stdout, exactly as stored (no
+/// newline after the last paragraph).
+pub fn render(title: Option<&str>, date: Option<&str>) -> anyhow::Result<()> {
+    let date = match date {
+        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .with_context(|| format!("--date {d:?} is not a date of the form YYYY-MM-DD"))?,
+        None => Utc::now().date_naive(),
+    };
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("gleaner: reading an HTML body from standard input (end with Ctrl-D)");
+    }
+    let mut bytes = Vec::new();
+    stdin
+        .read_to_end(&mut bytes)
+        .context("cannot read standard input")?;
+    let html = String::from_utf8_lossy(&bytes);
+    let title = title.map(text::clean_title).unwrap_or_default();
+    let body = text::body_from_paragraphs(&title, text::html_to_paragraphs(&html));
+    let document = text::document(&date.to_string(), &title, &body);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(document.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `gleaner sources`: each source with its status, polls, errors and article count.
+pub fn sources(database: &Path) -> anyhow::Result<()> {
+    let reader = Reader::open(database)?;
+    let sources = reader.sources()?;
+    if sources.is_empty() {
+        bail!(
+            "no sources in {}: add [[sources]] to the configuration",
+            database.display()
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:>4}  {:<8} {:>8}  {:<20}  {:<20}  {:<10} {:>6}  SOURCE",
+        "ID", "STATUS", "ARTICLES", "LAST POLL", "NEXT POLL", "WHY", "ERRORS"
+    )?;
+    for s in sources {
+        let name = s.name.as_deref().or(s.title.as_deref()).unwrap_or(&s.url);
+        writeln!(
+            out,
+            "{:>4}  {:<8} {:>8}  {:<20}  {:<20}  {:<10} {:>6}  {}",
+            s.id,
+            s.status,
+            s.articles,
+            s.last_polled_at.as_deref().unwrap_or("never"),
+            s.next_poll_at.as_deref().unwrap_or("now"),
+            s.next_poll_reason.as_deref().unwrap_or("-"),
+            s.consecutive_errors,
+            name
+        )?;
+        if name != s.url {
+            writeln!(out, "{:>70}  {}", "", s.url)?;
+        }
+        if let Some(error) = &s.last_error {
+            writeln!(out, "{:>70}  last error: {error}", "")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,447 @@
+//! The configuration file: parse the TOML, validate every value, and say exactly where a
+//! mistake is (file, line, column, what was expected). Nothing here touches the network or
+//! the database; the result is a plain [`Config`] the rest of the daemon reads.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+/// Where the daemon looks when neither `--config` nor `GLEANER_CONFIG` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/gleaner.toml";
+
+const DEFAULT_USER_AGENT: &str = concat!(
+    "gleaner/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://example.org/gleaner)"
+);
+
+/// A validated configuration, with every relative path already resolved against the folder of
+/// the configuration file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub database: PathBuf,
+    pub user_agent: String,
+    /// Polls in flight at once, over all sources.
+    pub concurrency: usize,
+    /// Poll interval of a source that does not set its own.
+    pub interval: Duration,
+    pub connect_timeout: Duration,
+    /// Whole-request limit, body included: a server that trickles is cut off here.
+    pub timeout: Duration,
+    /// Cap on the decompressed size of one feed.
+    pub max_feed_bytes: u64,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// One `[[sources]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    /// `http://`, `https://` or `file://` URL; plain paths are turned into `file://` URLs.
+    pub url: String,
+    pub name: Option<String>,
+    pub interval: Option<Duration>,
+    /// A fixed time zone for the DATE of this source's items, instead of each timestamp's own offset.
+    pub timezone: Option<chrono_tz::Tz>,
+}
+
+/// A configuration that cannot be used, with the place of the mistake when there is one.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path.display(),
+                line,
+                column,
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database: Option<Spanned<String>>,
+    user_agent: Option<Spanned<String>>,
+    concurrency: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    interval: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    connect_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    timeout: Option<Duration>,
+    max_feed_bytes: Option<Spanned<i64>>,
+    #[serde(default)]
+    sources: Vec<RawSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    url: Spanned<String>,
+    name: Option<String>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    interval: Option<Duration>,
+    #[serde(default, deserialize_with = "timezone_opt")]
+    timezone: Option<chrono_tz::Tz>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_owned(),
+            position: None,
+            message: format!("cannot read the configuration: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates `text` as if it were read from `path` (which anchors relative paths).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let error_at = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
+            path: path.to_owned(),
+            position: span.map(|s| line_column(text, s.start)),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // serde names Rust types; users wrote TOML.
+            let message = e
+                .message()
+                .trim()
+                .replace('\n', " ")
+                .replace("expected i64", "expected an integer");
+            error_at(e.span(), message)
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+
+        let database = match raw.database {
+            Some(db) if db.get_ref().trim().is_empty() => {
+                return Err(error_at(
+                    Some(db.span()),
+                    "`database` must be a file path, not empty".into(),
+                ));
+            }
+            Some(db) => base.join(db.get_ref()),
+            None => base.join("gleaner.db"),
+        };
+        let user_agent = match raw.user_agent {
+            Some(ua) => {
+                let value = ua.get_ref().trim();
+                if value.is_empty() || !value.chars().all(|c| (' '..='~').contains(&c)) {
+                    return Err(error_at(
+                        Some(ua.span()),
+                        "`user_agent` must be non-empty printable ASCII".into(),
+                    ));
+                }
+                value.to_owned()
+            }
+            None => DEFAULT_USER_AGENT.to_owned(),
+        };
+        let concurrency = match raw.concurrency {
+            Some(c) if !(1..=1024).contains(c.get_ref()) => {
+                return Err(error_at(
+                    Some(c.span()),
+                    format!(
+                        "`concurrency` must be between 1 and 1024, got {}",
+                        c.get_ref()
+                    ),
+                ));
+            }
+            Some(c) => *c.get_ref() as usize,
+            None => 16,
+        };
+        let max_feed_bytes = match raw.max_feed_bytes {
+            Some(m) if *m.get_ref() < 1024 => {
+                return Err(error_at(
+                    Some(m.span()),
+                    format!(
+                        "`max_feed_bytes` must be at least 1024, got {}",
+                        m.get_ref()
+                    ),
+                ));
+            }
+            Some(m) => *m.get_ref() as u64,
+            None => 32 * 1024 * 1024,
+        };
+
+        let mut seen = HashSet::new();
+        let mut sources = Vec::with_capacity(raw.sources.len());
+        for source in raw.sources {
+            let span = source.url.span();
+            let url = source_url(source.url.get_ref(), base)
+                .map_err(|message| error_at(Some(span.clone()), message))?;
+            if !seen.insert(url.clone()) {
+                return Err(error_at(
+                    Some(span),
+                    format!("source {url} is listed twice"),
+                ));
+            }
+            sources.push(SourceConfig {
+                url,
+                name: source
+                    .name
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty()),
+                interval: source.interval,
+                timezone: source.timezone,
+            });
+        }
+
+        Ok(Config {
+            path: path.to_owned(),
+            database,
+            user_agent,
+            concurrency,
+            interval: raw.interval.unwrap_or(Duration::from_secs(30 * 60)),
+            connect_timeout: raw.connect_timeout.unwrap_or(Duration::from_secs(10)),
+            timeout: raw.timeout.unwrap_or(Duration::from_secs(60)),
+            max_feed_bytes,
+            sources,
+        })
+    }
+
+    /// The interval at which `source` is polled.
+    pub fn interval_of(&self, source: &SourceConfig) -> Duration {
+        source.interval.unwrap_or(self.interval)
+    }
+}
+
+/// Turns the `url` of a source into an absolute `http`, `https` or `file` URL.
+fn source_url(raw: &str, base: &Path) -> Result<String, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("`url` must not be empty".into());
+    }
+    let looks_like_url = raw
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme.chars().all(|c| c.is_ascii_alphanumeric()));
+    if !looks_like_url {
+        // A plain path, relative to the configuration's folder.
+        let path = base.join(raw);
+        let absolute = std::path::absolute(&path)
+            .map_err(|e| format!("cannot resolve the path {}: {e}", path.display()))?;
+        return url::Url::from_file_path(&absolute)
+            .map(String::from)
+            .map_err(|()| format!("cannot turn {} into a file URL", absolute.display()));
+    }
+    let url = url::Url::parse(raw).map_err(|e| format!("`url` {raw:?} is not a valid URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url.into()),
+        "http" | "https" => Err(format!("`url` {raw:?} has no host")),
+        "file" => Ok(url.into()),
+        other => Err(format!(
+            "`url` scheme {other:?} is not supported: expected http, https, file or a plain path"
+        )),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// Parses a humane duration: one or more `<number><unit>` with units `s`, `m`, `h`, `d`, `w`
+/// (`90s`, `15m`, `1h30m`, `1d`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let expected = "expected a duration such as 90s, 15m, 2h or 1d";
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("empty duration: {expected}"));
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("{text:?} is not a duration: {expected}"));
+        }
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{text:?} is too large"))?;
+        rest = &rest[digits..];
+        let unit = rest.chars().next().ok_or_else(|| {
+            format!("{text:?} has no unit: {expected} (s, m, h, d or w after the number)")
+        })?;
+        let seconds = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return Err(format!("{text:?} has an unknown unit {unit:?}: {expected}")),
+        };
+        rest = &rest[unit.len_utf8()..];
+        total = number
+            .checked_mul(seconds)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(|| format!("{text:?} is too large"))?;
+    }
+    if total == 0 {
+        return Err(format!("{text:?} is zero: a duration must be positive"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn humane_duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn timezone_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<chrono_tz::Tz>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.trim().parse::<chrono_tz::Tz>().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "unknown time zone {text:?}: expected an IANA name such as Europe/Paris or UTC"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/gleaner/gleaner.toml"))
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let config = parse("[[sources]]\nurl = \"samples/feed.xml\"\n").unwrap();
+        assert_eq!(config.database, Path::new("/etc/gleaner/gleaner.db"));
+        assert_eq!(config.concurrency, 16);
+        assert_eq!(config.interval, Duration::from_secs(1800));
+        assert!(config.user_agent.starts_with("gleaner/"));
+        assert_eq!(
+            config.sources[0].url,
+            "file:///etc/gleaner/samples/feed.xml"
+        );
+    }
+
+    #[test]
+    fn full_example() {
+        let config = parse(
+            r#"
+database = "data/g.db"
+user_agent = "gleaner/0.1 (+https://example.org/gleaner)"
+concurrency = 4
+interval = "15m"
+[[sources]]
+url = "https://example.org/feed.xml"
+name = "Example"
+interval = "1h30m"
+timezone = "Europe/Paris"
+[[sources]]
+url = "file:///tmp/x.xml"
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.database, Path::new("/etc/gleaner/data/g.db"));
+        assert_eq!(config.concurrency, 4);
+        assert_eq!(config.sources.len(), 2);
+        assert_eq!(config.sources[0].name.as_deref(), Some("Example"));
+        assert_eq!(config.sources[0].interval, Some(Duration::from_secs(5400)));
+        assert_eq!(
+            config.sources[0].timezone,
+            Some(chrono_tz::Tz::Europe__Paris)
+        );
+        assert_eq!(
+            config.interval_of(&config.sources[1]),
+            Duration::from_secs(900)
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_position() {
+        let err = parse("concurrency = 2\nintervall = \"5m\"\n").unwrap_err();
+        assert_eq!(err.position, Some((2, 1)));
+        assert!(err.message.contains("intervall"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("/etc/gleaner/gleaner.toml:2:1: ")
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_position() {
+        let cases = [
+            ("interval = \"soon\"\n", (1, 12), "duration"),
+            ("interval = \"0s\"\n", (1, 12), "positive"),
+            ("concurrency = 0\n", (1, 15), "between 1 and 1024"),
+            ("concurrency = \"many\"\n", (1, 15), "integer"),
+            (
+                "[[sources]]\nurl = \"ftp://x/feed\"\n",
+                (2, 7),
+                "not supported",
+            ),
+            (
+                "[[sources]]\nurl = \"https://\"\n",
+                (2, 7),
+                "not a valid URL",
+            ),
+            (
+                "[[sources]]\nurl = \"a.xml\"\ntimezone = \"Mars/Base\"\n",
+                (3, 12),
+                "time zone",
+            ),
+            (
+                "[[sources]]\nurl = \"https://a/f\"\n[[sources]]\nurl = \"https://a/f\"\n",
+                (4, 7),
+                "twice",
+            ),
+            ("[[sources]]\nname = \"x\"\n", (1, 1), "url"),
+            ("database = \"\"\n", (1, 12), "empty"),
+        ];
+        for (text, position, needle) in cases {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.position, Some(position), "{text}: {err}");
+            assert!(err.message.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("1w1d"), Ok(Duration::from_secs(691_200)));
+        for bad in ["", "5", "m", "5x", "-5m", "1.5h", "99999999999999999999s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        let text = "a = 1\nbé = \"x\"";
+        assert_eq!(line_column(text, text.find('=').unwrap()), (1, 3));
+        assert_eq!(line_column(text, text.rfind('=').unwrap()), (2, 4));
+    }
+}

@@ -1,0 +1,816 @@
+//! From the bytes of a feed (RSS 0.9x, 1.0 and 2.0, Atom, JSON Feed) to plain entries, as the
+//! publisher gave them: feed-rs does the parsing; this module repairs what feed-rs cannot read
+//! (encodings, `<rss>` without a version), keeps the publisher's UTC offset of every timestamp,
+//! and never invents an id. Pure; never panics on any input.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use feed_rs::model::{FeedType, Link};
+
+/// One item of a feed, as the publisher gave it (no HTML processing here).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The publisher's id (RSS guid, Atom id, JSON id); `None` when absent: never generated.
+    pub guid: Option<String>,
+    /// The item's link, absolute when a base is known.
+    pub link: Option<String>,
+    /// The raw title (may hold markup and entities; `text::clean_title` cleans it).
+    pub title: Option<String>,
+    /// The first of published and updated, in the publisher's own UTC offset.
+    pub published: Option<DateTime<FixedOffset>>,
+    /// Full content when it has text, else the summary.
+    pub body: Option<Body>,
+}
+
+/// A body and how to read it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Html(String),
+    /// Atom `type="text"` and JSON Feed `content_text`: not markup.
+    Text(String),
+}
+
+/// A parsed document: its own title and home page, and its entries in document order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedFeed {
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("not a feed: {0}")]
+    NotAFeed(&'static str),
+    #[error("invalid feed: {0}")]
+    Invalid(String),
+}
+
+impl FeedError {
+    /// The class recorded in `fetches.error_class`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            FeedError::NotAFeed(_) => "not_a_feed",
+            FeedError::Invalid(_) => "parse",
+        }
+    }
+}
+
+/// Parses a feed. `content_type` is the HTTP header, whose charset is a hint; `base_url`
+/// resolves relative links.
+pub fn parse(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base_url: Option<&str>,
+) -> Result<ParsedFeed, FeedError> {
+    let text = decode(bytes, content_type);
+    let start = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
+    if start.is_empty() {
+        return Err(FeedError::NotAFeed("the document is empty"));
+    }
+    if looks_like_html(start) {
+        return Err(FeedError::NotAFeed("the document is an HTML page"));
+    }
+    if find_root(start, "<opml").is_some() {
+        return Err(FeedError::NotAFeed(
+            "the document is an OPML subscription list",
+        ));
+    }
+    let start = if start.starts_with('{') {
+        Cow::Owned(repair_json_feed(start)?)
+    } else {
+        with_rss_version(start)
+    };
+
+    // feed-rs turns timestamps into UTC; the DATE rule needs the publisher's offset, so the
+    // parser notes the offset of every instant it returns.
+    let offsets: Arc<Mutex<HashMap<DateTime<Utc>, FixedOffset>>> = Arc::default();
+    let noted = Arc::clone(&offsets);
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(base_url)
+        // An item without id gets none: the default would be random on every parse.
+        .id_generator(|_, _, _| String::new())
+        .timestamp_parser(move |text| {
+            let (utc, offset) = parse_timestamp(text)?;
+            if let Ok(mut map) = noted.lock() {
+                map.entry(utc).or_insert(offset);
+            }
+            Some(utc)
+        })
+        .build();
+    let feed = parser
+        .parse(start.as_bytes())
+        .map_err(|e| FeedError::Invalid(one_line(&e.to_string())))?;
+    let offsets = offsets.lock().map(|m| m.clone()).unwrap_or_default();
+    let base = base_url.and_then(|b| url::Url::parse(b).ok());
+    let markup_everywhere = matches!(
+        feed.feed_type,
+        FeedType::RSS0 | FeedType::RSS1 | FeedType::RSS2
+    );
+
+    let entries = feed
+        .entries
+        .into_iter()
+        .map(|e| {
+            let published = e.published.or(e.updated).map(|utc| {
+                let offset = offsets
+                    .get(&utc)
+                    .copied()
+                    .unwrap_or(FixedOffset::east_opt(0).unwrap());
+                utc.with_timezone(&offset)
+            });
+            let content = e.content.and_then(|c| {
+                let is_text = c.content_type.essence().to_string() == "text/plain";
+                c.body.map(|b| make_body(b, is_text && !markup_everywhere))
+            });
+            let summary = e.summary.map(|s| {
+                let is_text = s.content_type.essence().to_string() == "text/plain";
+                make_body(s.content, is_text && !markup_everywhere)
+            });
+            Entry {
+                guid: non_empty(e.id),
+                link: pick_link(&e.links).map(|href| absolute(href, base.as_ref())),
+                title: e.title.map(|t| t.content).and_then(non_empty),
+                published,
+                body: content.filter(has_text).or(summary.filter(has_text)),
+            }
+        })
+        .collect();
+    Ok(ParsedFeed {
+        title: feed.title.map(|t| t.content).and_then(non_empty),
+        site_url: pick_link(&feed.links).map(|href| absolute(href, base.as_ref())),
+        entries,
+    })
+}
+
+/// JSON Feeds in the wild stray from the spec in ways feed-rs refuses whole: an `http://`
+/// version URL, numeric ids, a comma-separated `tags` string. Those are mended; fields of the
+/// wrong type that matter to nobody here are dropped rather than failing the feed.
+fn repair_json_feed(text: &str) -> Result<String, FeedError> {
+    use serde_json::Value;
+    let mut feed: Value = serde_json::from_str(text)
+        .map_err(|e| FeedError::Invalid(format!("unable to parse JSON: {e}")))?;
+    let Some(object) = feed.as_object_mut() else {
+        return Err(FeedError::NotAFeed("JSON that is not an object"));
+    };
+    if !object.get("items").is_some_and(Value::is_array) {
+        return Err(FeedError::NotAFeed(
+            "JSON that is not a JSON Feed (it has no items)",
+        ));
+    }
+    object.insert(
+        "version".into(),
+        Value::String("https://jsonfeed.org/version/1.1".into()),
+    );
+    if !object.get("title").is_some_and(Value::is_string) {
+        object.insert("title".into(), Value::String(String::new()));
+    }
+    keep_valid(
+        object,
+        &[
+            "home_page_url",
+            "feed_url",
+            "language",
+            "description",
+            "icon",
+            "favicon",
+        ],
+        &[],
+    );
+    if let Some(Value::Array(items)) = object.get_mut("items") {
+        items.retain(Value::is_object);
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(id) = item.get("id").filter(|v| v.is_number()) {
+                let id = id.to_string();
+                item.insert("id".into(), Value::String(id));
+            }
+            if let Some(Value::String(tags)) = item.get("tags") {
+                let tags = tags
+                    .split(',')
+                    .map(|t| Value::String(t.trim().to_owned()))
+                    .collect();
+                item.insert("tags".into(), Value::Array(tags));
+            }
+            keep_valid(
+                item,
+                &[
+                    "id",
+                    "url",
+                    "external_url",
+                    "title",
+                    "content_html",
+                    "content_text",
+                    "summary",
+                    "date_published",
+                    "date_modified",
+                ],
+                &["tags"],
+            );
+            if let Some(Value::Array(attachments)) = item.get_mut("attachments") {
+                attachments.retain(|a| {
+                    a.get("url").is_some_and(Value::is_string)
+                        && a.get("mime_type").is_some_and(Value::is_string)
+                        && a.get("size_in_bytes").is_none_or(Value::is_u64)
+                        && a.get("title").is_none_or(Value::is_string)
+                });
+            }
+        }
+    }
+    Ok(feed.to_string())
+}
+
+/// Drops fields that are not strings (`strings`) or not arrays of strings (`string_lists`),
+/// and `author`/`authors`/`attachments` of the wrong shape.
+fn keep_valid(
+    object: &mut serde_json::Map<String, serde_json::Value>,
+    strings: &[&str],
+    string_lists: &[&str],
+) {
+    use serde_json::Value;
+    let author_ok = |v: &Value| {
+        v.as_object().is_some_and(|a| {
+            a.get("name").is_none_or(Value::is_string) && a.get("url").is_none_or(Value::is_string)
+        })
+    };
+    object.retain(|key, value| match key.as_str() {
+        k if strings.contains(&k) => value.is_string(),
+        k if string_lists.contains(&k) => value
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string)),
+        "author" => author_ok(value),
+        "authors" => value.as_array().is_some_and(|a| a.iter().all(author_ok)),
+        "attachments" => value.is_array(),
+        _ => true,
+    });
+}
+
+fn make_body(text: String, is_text: bool) -> Body {
+    if is_text {
+        Body::Text(text)
+    } else {
+        Body::Html(text)
+    }
+}
+
+fn non_empty(text: String) -> Option<String> {
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether a body has any text outside its tags.
+fn has_text(body: &Body) -> bool {
+    match body {
+        Body::Text(t) => !t.trim().is_empty(),
+        Body::Html(html) => {
+            let mut in_tag = false;
+            html.chars().any(|c| match c {
+                '<' => {
+                    in_tag = true;
+                    false
+                }
+                '>' => {
+                    in_tag = false;
+                    false
+                }
+                c => !in_tag && !c.is_whitespace(),
+            })
+        }
+    }
+}
+
+/// The alternate link (the article itself), else the first one.
+fn pick_link(links: &[Link]) -> Option<&str> {
+    links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .or(links.first())
+        .map(|l| l.href.trim())
+        .filter(|h| !h.is_empty())
+}
+
+fn absolute(href: &str, base: Option<&url::Url>) -> String {
+    match base {
+        Some(base) if url::Url::parse(href).is_err() => base
+            .join(href)
+            .map(String::from)
+            .unwrap_or_else(|_| href.to_owned()),
+        _ => href.to_owned(),
+    }
+}
+
+fn looks_like_html(start: &str) -> bool {
+    let head: String = start
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    head.starts_with("<!doctype html") || head.starts_with("<html")
+}
+
+/// feed-rs refuses an `<rss>` root without a `version` it knows; such feeds are RSS 2.0 in
+/// practice, so the root is given one.
+fn with_rss_version(text: &str) -> Cow<'_, str> {
+    let Some(at) = find_root(text, "<rss") else {
+        return Cow::Borrowed(text);
+    };
+    let Some(end) = text[at..].find('>').map(|e| at + e) else {
+        return Cow::Borrowed(text);
+    };
+    let tag = &text[at..end];
+    let version = attribute(tag, "version");
+    if matches!(version, Some("2.0" | "0.91" | "0.92")) {
+        return Cow::Borrowed(text);
+    }
+    let mut fixed = String::with_capacity(text.len() + 16);
+    fixed.push_str(&text[..at + 4]);
+    fixed.push_str(" version=\"2.0\"");
+    let rest_of_tag = &text[at + 4..end];
+    match version {
+        // Drop the unknown version attribute so the root has one only.
+        Some(_) => fixed.push_str(&remove_attribute(rest_of_tag, "version")),
+        None => fixed.push_str(rest_of_tag),
+    }
+    fixed.push_str(&text[end..]);
+    Cow::Owned(fixed)
+}
+
+/// The position of the root start tag `open` (e.g. `<rss`), skipping the prolog and comments.
+fn find_root(text: &str, open: &str) -> Option<usize> {
+    let mut rest = 0;
+    loop {
+        let at = rest + text[rest..].find('<')?;
+        let tail = &text[at..];
+        if tail.starts_with("<?") {
+            rest = at + tail.find("?>")? + 2;
+        } else if tail.starts_with("<!--") {
+            rest = at + tail.find("-->")? + 3;
+        } else if tail.starts_with("<!") {
+            rest = at + tail.find('>')? + 1;
+        } else {
+            let next = tail[open.len().min(tail.len())..].chars().next();
+            let matches =
+                tail.starts_with(open) && next.is_some_and(|c| c.is_whitespace() || c == '>');
+            return matches.then_some(at);
+        }
+    }
+}
+
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let mut search = 0;
+    while let Some(pos) = tag[search..].find(name) {
+        let at = search + pos;
+        let before_ok = tag[..at].ends_with(char::is_whitespace);
+        let after = tag[at + name.len()..].trim_start();
+        if before_ok && let Some(value) = after.strip_prefix('=') {
+            let value = value.trim_start();
+            let quote = value.chars().next()?;
+            if quote == '"' || quote == '\'' {
+                let inner = &value[1..];
+                return inner.find(quote).map(|end| &inner[..end]);
+            }
+        }
+        search = at + name.len();
+    }
+    None
+}
+
+fn remove_attribute(tag: &str, name: &str) -> String {
+    let Some(value) = attribute(tag, name) else {
+        return tag.to_owned();
+    };
+    let Some(start) = tag.find(&format!("{name}=")).or_else(|| tag.find(name)) else {
+        return tag.to_owned();
+    };
+    let value_at = tag[start..]
+        .find(value)
+        .map(|v| start + v + value.len() + 1);
+    match value_at {
+        Some(end) if end <= tag.len() => format!("{}{}", &tag[..start], &tag[end..]),
+        _ => tag.to_owned(),
+    }
+}
+
+/// The document as UTF-8, with any XML declaration saying so: feed-rs would otherwise decode a
+/// second time by the declared encoding, which is often missing or wrong.
+fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
+    let (bom, bom_len) = match encoding_rs::Encoding::for_bom(bytes) {
+        Some((encoding, len)) => (Some(encoding), len),
+        None => (utf16_without_bom(bytes), 0),
+    };
+    let text: Cow<'a, str> = if let Some(encoding) = bom {
+        let (text, _) = encoding.decode_without_bom_handling(&bytes[bom_len..]);
+        text
+    } else if let Ok(text) = std::str::from_utf8(bytes) {
+        Cow::Borrowed(text)
+    } else {
+        let declared = declared_encoding(bytes).filter(|e| *e != encoding_rs::UTF_8);
+        let from_header = content_type
+            .and_then(charset_of)
+            .filter(|e| *e != encoding_rs::UTF_8);
+        let encoding = declared.or(from_header).unwrap_or_else(|| {
+            let mut detector =
+                chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+            detector.feed(bytes, true);
+            // The bytes are known not to be UTF-8.
+            detector.guess(None, chardetng::Utf8Detection::Deny)
+        });
+        let (text, _, _) = encoding.decode(bytes);
+        text
+    };
+    match declaration_end(&text) {
+        Some(end) if attribute(&text[..end], "encoding").is_some() => Cow::Owned(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>{}",
+            &text[end..]
+        )),
+        _ => text,
+    }
+}
+
+/// UTF-16 without a byte-order mark, told by the `<` that every XML document starts with.
+fn utf16_without_bom(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    match bytes {
+        [b'<', 0, b'?' | b'r' | b'f' | b'R', 0, ..] => Some(encoding_rs::UTF_16LE),
+        [0, b'<', 0, b'?' | b'r' | b'f' | b'R', ..] => Some(encoding_rs::UTF_16BE),
+        _ => None,
+    }
+}
+
+/// The byte just past an XML declaration at the start of `text`.
+fn declaration_end(text: &str) -> Option<usize> {
+    text.starts_with("<?xml")
+        .then(|| text.find("?>").map(|e| e + 2))?
+}
+
+fn declared_encoding(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    let head = &bytes[..bytes.len().min(256)];
+    let head = String::from_utf8_lossy(head);
+    let end = declaration_end(&head)?;
+    let label = attribute(&head[..end], "encoding")?;
+    encoding_rs::Encoding::for_label(label.trim().as_bytes())
+}
+
+fn charset_of(content_type: &str) -> Option<&'static encoding_rs::Encoding> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| encoding_rs::Encoding::for_label(value.trim().trim_matches('"').as_bytes()))?
+    })
+}
+
+/// Reads a feed timestamp keeping its offset: RFC 3339 and RFC 2822 with the liberties feeds
+/// take (named zones, no seconds, no weekday, a wrong weekday, single-digit days), and plain
+/// dates. A timestamp without an offset is taken as UTC.
+pub fn parse_timestamp(text: &str) -> Option<(DateTime<Utc>, FixedOffset)> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let fixed = DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_rfc2822(text))
+        .ok()
+        .or_else(|| parse_lenient_rfc2822(text))
+        .or_else(|| parse_iso_like(text));
+    fixed.map(|at| (at.to_utc(), *at.offset()))
+}
+
+fn zone_offset(zone: &str) -> Option<FixedOffset> {
+    let hours = match zone.to_ascii_uppercase().as_str() {
+        "GMT" | "UT" | "UTC" | "Z" => 0,
+        "EST" => -5,
+        "EDT" => -4,
+        "CST" => -6,
+        "CDT" => -5,
+        "MST" => -7,
+        "MDT" => -6,
+        "PST" => -8,
+        "PDT" => -7,
+        _ => {
+            let (sign, digits) = match zone.as_bytes().first()? {
+                b'+' => (1, &zone[1..]),
+                b'-' => (-1, &zone[1..]),
+                _ => return None,
+            };
+            let digits: String = digits.chars().filter(|c| *c != ':').collect();
+            if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let h: i32 = digits[..2].parse().ok()?;
+            let m: i32 = digits[2..].parse().ok()?;
+            return FixedOffset::east_opt(sign * (h * 3600 + m * 60));
+        }
+    };
+    FixedOffset::east_opt(hours * 3600)
+}
+
+/// `[Weekday,] D Mon YYYY HH:MM[:SS] [ZONE]`, with any weekday (or a wrong one).
+fn parse_lenient_rfc2822(text: &str) -> Option<DateTime<FixedOffset>> {
+    let text = match text.split_once(',') {
+        Some((_, rest)) => rest,
+        None => text,
+    };
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let (day, month, year, time, zone) = match parts.as_slice() {
+        [d, m, y, t] => (*d, *m, *y, *t, "UTC"),
+        [d, m, y, t, z, ..] => (*d, *m, *y, *t, *z),
+        _ => return None,
+    };
+    let month = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ]
+    .iter()
+    .position(|m| month.to_ascii_lowercase().starts_with(m))? as u32
+        + 1;
+    let mut year: i32 = year.parse().ok()?;
+    if year < 100 {
+        year += if year < 50 { 2000 } else { 1900 };
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(year, month, day.parse().ok()?)?;
+    let mut hms = time.split(':').map(|p| p.parse::<u32>());
+    let h = hms.next()?.ok()?;
+    let m = hms.next()?.ok()?;
+    let s = hms.next().transpose().ok()?.unwrap_or(0);
+    let offset = zone_offset(zone)?;
+    date.and_hms_opt(h, m, s.min(59))?
+        .and_local_timezone(offset)
+        .single()
+}
+
+/// `YYYY-MM-DD[ T]HH:MM[:SS][.fff][ZONE]` and plain `YYYY-MM-DD`.
+fn parse_iso_like(text: &str) -> Option<DateTime<FixedOffset>> {
+    let utc = FixedOffset::east_opt(0)?;
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return date.and_hms_opt(0, 0, 0)?.and_local_timezone(utc).single();
+    }
+    let text = text.replacen(' ', "T", 1);
+    let split = text
+        .char_indices()
+        .skip(10)
+        .find(|(_, c)| matches!(c, '+' | '-' | 'Z' | 'z'))
+        .map_or(text.len(), |(i, _)| i);
+    let (local, zone) = text.split_at(split);
+    let offset = if zone.is_empty() {
+        utc
+    } else {
+        zone_offset(zone)?
+    };
+    let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(local, f).ok())?;
+    naive.and_local_timezone(offset).single()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rss(items: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\" \
+             xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>T</title><link>https://example.org/</link>{items}</channel></rss>"
+        )
+    }
+
+    fn one(xml: &str) -> Entry {
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.entries.len(), 1);
+        feed.entries.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn rss_items_keep_guid_link_and_offset() {
+        let e = one(&rss(
+            "<item><guid isPermaLink=\"false\"> id-1 </guid><link>https://example.org/a</link><title>A</title>\
+             <pubDate>Fri, 03 Feb 2023 22:40:00 -0500</pubDate><description>teaser</description>\
+             <content:encoded><![CDATA[<p>Full</p>]]></content:encoded></item>",
+        ));
+        assert_eq!(e.guid.as_deref(), Some("id-1"));
+        assert_eq!(e.link.as_deref(), Some("https://example.org/a"));
+        let published = e.published.unwrap();
+        assert_eq!(published.offset().local_minus_utc(), -5 * 3600);
+        assert_eq!(published.date_naive().to_string(), "2023-02-03");
+        assert_eq!(e.body, Some(Body::Html("<p>Full</p>".into())));
+    }
+
+    #[test]
+    fn items_without_ids_get_none_and_the_same_result_every_time() {
+        let xml = rss(
+            "<item><description>only text</description></item><item><link>https://example.org/x</link></item>",
+        );
+        let a = parse(xml.as_bytes(), None, None).unwrap();
+        let b = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.entries[0].guid, None);
+        assert_eq!(a.entries[1].guid, None);
+        assert_eq!(a.entries[1].link.as_deref(), Some("https://example.org/x"));
+    }
+
+    #[test]
+    fn summary_when_content_is_empty_and_dates_fall_back_to_updated() {
+        let e = one(&rss(
+            "<item><title>t</title><description>&lt;p&gt;desc&lt;/p&gt;</description>\
+             <content:encoded><![CDATA[<p> </p><img src=x>]]></content:encoded><dc:date>2023-02-03T03:40:00Z</dc:date></item>",
+        ));
+        assert_eq!(e.body, Some(Body::Html("<p>desc</p>".into())));
+        assert_eq!(e.published.unwrap().date_naive().to_string(), "2023-02-03");
+        let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>f</title><id>f</id><entry><id>e</id><title>t</title>\
+                    <updated>2023-02-04T01:00:00+02:00</updated><summary type=\"text\">a &lt;b&gt;</summary></entry></feed>";
+        let e = one(atom);
+        assert_eq!(
+            e.published.unwrap().to_rfc3339(),
+            "2023-02-04T01:00:00+02:00"
+        );
+        assert_eq!(e.body, Some(Body::Text("a <b>".into())));
+    }
+
+    #[test]
+    fn atom_content_kinds_and_relative_links() {
+        let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:base=\"https://example.org/blog/\"><title>f</title><id>f</id>\
+                    <entry><id>1</id><title type=\"html\">A &amp;amp; B</title><link rel=\"alternate\" href=\"posts/1\"/>\
+                    <published>2023-02-03T10:00:00Z</published><updated>2023-03-01T10:00:00Z</updated>\
+                    <content type=\"html\">&lt;p&gt;Hi&lt;/p&gt;</content></entry>\
+                    <entry><id>2</id><title>x</title><content type=\"xhtml\"><div xmlns=\"http://www.w3.org/1999/xhtml\"><p>X</p></div></content></entry>\
+                    <entry><id>3</id><title>y</title><content type=\"text\">plain &lt;b&gt;</content></entry></feed>";
+        let feed = parse(atom.as_bytes(), None, Some("https://example.org/feed.atom")).unwrap();
+        let e = &feed.entries;
+        assert_eq!(
+            e[0].link.as_deref(),
+            Some("https://example.org/blog/posts/1")
+        );
+        assert_eq!(e[0].title.as_deref(), Some("A &amp; B"));
+        assert_eq!(
+            e[0].published.unwrap().date_naive().to_string(),
+            "2023-02-03"
+        );
+        assert_eq!(e[0].body, Some(Body::Html("<p>Hi</p>".into())));
+        assert!(
+            matches!(&e[1].body, Some(Body::Html(h)) if h.contains("<p>X</p>")),
+            "{:?}",
+            e[1].body
+        );
+        assert_eq!(e[2].body, Some(Body::Text("plain <b>".into())));
+    }
+
+    #[test]
+    fn json_feed() {
+        let json = r#"{"version":"https://jsonfeed.org/version/1.1","title":"J","home_page_url":"https://j.example/",
+            "items":[{"id":"1","url":"https://j.example/1","title":"One","content_html":"<p>H</p>","date_published":"2023-02-03T22:40:00-05:00"},
+                     {"id":"2","content_text":"line 1\nline 2","date_modified":"2023-02-05T00:00:00Z"},
+                     {"id":"3","summary":"just a summary"}]}"#;
+        let feed = parse(json.as_bytes(), Some("application/feed+json"), None).unwrap();
+        assert_eq!(feed.title.as_deref(), Some("J"));
+        let e = &feed.entries;
+        assert_eq!(e[0].body, Some(Body::Html("<p>H</p>".into())));
+        assert_eq!(
+            e[0].published.unwrap().date_naive().to_string(),
+            "2023-02-03"
+        );
+        assert_eq!(e[1].body, Some(Body::Text("line 1\nline 2".into())));
+        assert_eq!(
+            e[1].published.unwrap().date_naive().to_string(),
+            "2023-02-05"
+        );
+        assert_eq!(e[2].body, Some(Body::Text("just a summary".into())));
+    }
+
+    #[test]
+    fn json_feeds_that_stray_from_the_spec_are_mended() {
+        let json = r#"{"version":"http://jsonfeed.org/version/1","title":"J","author":"someone",
+            "items":[{"id":42,"title":"One","tags":"a,b","content_text":"x","attachments":[{"url":1}]},
+                     "not an item",
+                     {"id":"2","title":["bad"],"summary":"y"}]}"#;
+        let feed = parse(json.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.entries.len(), 2);
+        assert_eq!(feed.entries[0].guid.as_deref(), Some("42"));
+        assert_eq!(feed.entries[1].title, None);
+        assert_eq!(feed.entries[1].body, Some(Body::Text("y".into())));
+    }
+
+    #[test]
+    fn rss_without_version_and_rdf() {
+        let xml = "<rss><channel><title>T</title><item><title>x</title></item></channel></rss>";
+        assert_eq!(parse(xml.as_bytes(), None, None).unwrap().entries.len(), 1);
+        let xml = "<?xml version=\"1.0\"?><!-- c --><rss version=\"2.01\"><channel><title>T</title><item><title>x</title></item></channel></rss>";
+        assert_eq!(parse(xml.as_bytes(), None, None).unwrap().entries.len(), 1);
+        let rdf = "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\">\
+                   <channel><title>R</title></channel><item rdf:about=\"https://r/1\"><title>x</title><link>https://r/1</link>\
+                   <description>&lt;b&gt;bold&lt;/b&gt;</description></item></rdf:RDF>";
+        let e = one(rdf);
+        assert_eq!(
+            e.body,
+            Some(Body::Html("<b>bold</b>".into())),
+            "RSS descriptions are HTML"
+        );
+    }
+
+    #[test]
+    fn unknown_entities_do_not_break_the_feed() {
+        let e = one(&rss(
+            "<item><title>A&nbsp;B&rsquo;s</title><description>x&mdash;y</description></item>",
+        ));
+        assert!(e.title.unwrap().contains("&nbsp;"));
+    }
+
+    #[test]
+    fn encodings_are_repaired() {
+        let title = "Новости дня";
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"ENC\"?><rss version=\"2.0\"><channel><title>T</title><item><title>{title}</title></item></channel></rss>"
+        );
+        for (encoding, declared) in [
+            (encoding_rs::WINDOWS_1251, "windows-1251"),
+            (encoding_rs::KOI8_R, "koi8-r"),
+            (encoding_rs::WINDOWS_1251, "utf-8"), // a lying declaration
+        ] {
+            let text = body.replace("ENC", declared);
+            let (bytes, _, _) = encoding.encode(&text);
+            let e = one_bytes(&bytes, None);
+            assert_eq!(e.title.as_deref(), Some(title), "{declared}");
+        }
+        // No declaration at all, the charset in the HTTP header.
+        let text = body.replace("<?xml version=\"1.0\" encoding=\"ENC\"?>", "");
+        let (bytes, _, _) = encoding_rs::KOI8_R.encode(&text);
+        assert_eq!(
+            one_bytes(&bytes, Some("text/xml; charset=koi8-r"))
+                .title
+                .as_deref(),
+            Some(title)
+        );
+        // ISO-8859-1 declared.
+        let latin = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel><title>T</title><item><title>Caf\u{e9}</title></item></channel></rss>";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(latin);
+        assert_eq!(one_bytes(&bytes, None).title.as_deref(), Some("Café"));
+        // UTF-16 with and without a byte-order mark.
+        let utf8 = body.replace("ENC", "UTF-16");
+        let le: Vec<u8> = utf8.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        let be: Vec<u8> = utf8.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+        assert_eq!(one_bytes(&le, None).title.as_deref(), Some(title));
+        assert_eq!(one_bytes(&be, None).title.as_deref(), Some(title));
+        let mut with_bom = vec![0xFF, 0xFE];
+        with_bom.extend_from_slice(&le);
+        assert_eq!(one_bytes(&with_bom, None).title.as_deref(), Some(title));
+    }
+
+    fn one_bytes(bytes: &[u8], content_type: Option<&str>) -> Entry {
+        let feed = parse(bytes, content_type, None).unwrap();
+        feed.entries.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn what_is_not_a_feed_says_so() {
+        for (input, class) in [
+            ("", "not_a_feed"),
+            ("  \n ", "not_a_feed"),
+            ("<!DOCTYPE html><html><body>x</body></html>", "not_a_feed"),
+            ("\u{FEFF}<html lang=en>", "not_a_feed"),
+            ("<rss version=\"2.0\"><channel><item><title>x</tit", "parse"),
+            ("{\"not\": \"a feed\"", "parse"),
+            ("{\"rss\": {\"version\": \"2.0\"}}", "not_a_feed"),
+            (
+                "<?xml version=\"1.0\"?><opml version=\"2.0\"><body/></opml>",
+                "not_a_feed",
+            ),
+            ("plain text", "not_a_feed"),
+        ] {
+            let err = parse(input.as_bytes(), None, None).unwrap_err();
+            assert!(
+                err.class() == class || (input == "plain text" && err.class() == "parse"),
+                "{input:?}: {err}"
+            );
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn timestamps_keep_their_offset() {
+        let cases = [
+            (
+                "Fri, 03 Feb 2023 22:40:00 -0500",
+                "2023-02-03T22:40:00-05:00",
+            ),
+            ("2023-02-03T03:40:00Z", "2023-02-03T03:40:00+00:00"),
+            ("Fri, 3 Feb 2023 22:40 EST", "2023-02-03T22:40:00-05:00"),
+            ("Mon, 03 Feb 2023 22:40:00 GMT", "2023-02-03T22:40:00+00:00"),
+            ("03 Feb 2023 22:40:00 +0530", "2023-02-03T22:40:00+05:30"),
+            ("2023-02-03 10:00:00", "2023-02-03T10:00:00+00:00"),
+            (
+                "2023-02-03T10:00:00.123+01:00",
+                "2023-02-03T10:00:00.123+01:00",
+            ),
+            ("2023-02-03", "2023-02-03T00:00:00+00:00"),
+        ];
+        for (text, expected) in cases {
+            let (utc, offset) = parse_timestamp(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(utc.with_timezone(&offset).to_rfc3339(), expected, "{text}");
+        }
+        assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(parse_timestamp(""), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! gleaner: polls RSS, Atom and JSON Feed sources and keeps every article as a plain-text
+//! document in SQLite. The modules follow the pipeline, data flowing one way:
+//!
+//! `config` → `schedule` → `fetch` → `feed` → `render` (with `text`) → `dedup` → `store`,
+//! wired together by `pipeline` (one poll) and `daemon` (the loop). See ARCHITECTURE.md.
+
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod dedup;
+pub mod feed;
+pub mod fetch;
+pub mod pipeline;
+pub mod render;
+pub mod schedule;
+pub mod store;
+pub mod text;

@@ -1,0 +1,112 @@
+//! The command line: parsing only. Every command is carried out by the library.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use gleaner::commands;
+use gleaner::config::DEFAULT_CONFIG_PATH;
+
+#[derive(Parser)]
+#[command(
+    name = "gleaner",
+    version,
+    about = "Polls RSS, Atom and JSON feeds and keeps every article as a plain-text document in SQLite"
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "GLEANER_CONFIG", value_name = "PATH", default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    /// Use this database instead of the one the configuration names.
+    #[arg(long, global = true, env = "GLEANER_DATABASE", value_name = "PATH")]
+    database: Option<PathBuf>,
+    /// Log format on stderr (the level comes from GLEANER_LOG, e.g. "debug").
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: poll every source on its schedule until SIGINT or SIGTERM.
+    Run,
+    /// Poll every source once, print a line per source, and exit.
+    Once,
+    /// Write every article to DIR as NNN_KEY.txt, byte for byte its document.
+    Export {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Read an HTML body on stdin and print it in the document form.
+    Render {
+        #[arg(long)]
+        title: Option<String>,
+        /// YYYY-MM-DD; today (UTC) by default.
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// List the sources with their status, last poll, last error and article count.
+    Sources,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gleaner: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Render { title, date } = &cli.command {
+        return commands::render(title.as_deref(), date.as_deref());
+    }
+    let config = commands::load_config(&cli.config, cli.database)?;
+    match cli.command {
+        Command::Run => runtime()?.block_on(commands::run(config)),
+        Command::Once => runtime()?.block_on(commands::once(config)),
+        Command::Export { out } => {
+            let written = commands::export(&config.database, &out)?;
+            eprintln!("gleaner: wrote {written} documents to {}", out.display());
+            Ok(())
+        }
+        Command::Sources => commands::sources(&config.database),
+        Command::Render { .. } => unreachable!("handled above"),
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = if matches!(cli.command, Command::Run) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_env("GLEANER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,132 @@
+//! From a feed entry to the document form: the title cleaned, the DATE chosen, the body turned
+//! into paragraphs and the whole document assembled. Pure; the rules are FORMAT.md's and live in
+//! `text`, this module only decides which parts of the entry feed them.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+
+use crate::feed::{Body, Entry};
+use crate::text;
+
+/// An entry in the document form, with what identifies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub guid: Option<String>,
+    /// The link as the publisher gave it.
+    pub link: Option<String>,
+    pub title: String,
+    pub published_at: Option<DateTime<Utc>>,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub body: String,
+    pub document: String,
+}
+
+/// Renders one entry. `timezone` overrides the timestamp's own offset for the DATE; `seen_at`
+/// dates an entry that has no usable timestamp.
+pub fn render_entry(
+    entry: &Entry,
+    timezone: Option<chrono_tz::Tz>,
+    seen_at: DateTime<Utc>,
+) -> Rendered {
+    let title = entry
+        .title
+        .as_deref()
+        .map(text::clean_title)
+        .unwrap_or_default();
+    let paragraphs = match &entry.body {
+        Some(Body::Html(html)) => text::html_to_paragraphs(html),
+        Some(Body::Text(plain)) => text::text_to_paragraphs(plain),
+        None => Vec::new(),
+    };
+    let body = text::body_from_paragraphs(&title, paragraphs);
+    let date = document_date(entry.published, timezone, seen_at).to_string();
+    let document = text::document(&date, &title, &body);
+    Rendered {
+        guid: entry.guid.clone(),
+        link: entry.link.clone(),
+        title,
+        published_at: entry.published.map(|p| p.with_timezone(&Utc)),
+        date,
+        body,
+        document,
+    }
+}
+
+/// The DATE rule: the calendar date in the timestamp's own offset (or the source's time zone),
+/// else the UTC date on which the item was first seen.
+pub fn document_date(
+    published: Option<DateTime<FixedOffset>>,
+    timezone: Option<chrono_tz::Tz>,
+    seen_at: DateTime<Utc>,
+) -> NaiveDate {
+    match (published, timezone) {
+        (Some(at), Some(tz)) => at.with_timezone(&tz).date_naive(),
+        (Some(at), None) => at.date_naive(),
+        (None, _) => seen_at.date_naive(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc2822(text).unwrap()
+    }
+
+    #[test]
+    fn date_keeps_the_publishers_offset() {
+        let seen = Utc::now();
+        let late_evening = at("Fri, 03 Feb 2023 22:40:00 -0500");
+        assert_eq!(
+            document_date(Some(late_evening), None, seen).to_string(),
+            "2023-02-03"
+        );
+        // A configured zone wins: 03:40 UTC on the 4th is the 4th in Paris.
+        assert_eq!(
+            document_date(Some(late_evening), Some(chrono_tz::Tz::Europe__Paris), seen).to_string(),
+            "2023-02-04"
+        );
+        let seen = DateTime::parse_from_rfc3339("2024-05-06T23:59:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(document_date(None, None, seen).to_string(), "2024-05-06");
+    }
+
+    #[test]
+    fn entry_without_anything_still_renders_the_header() {
+        let entry = Entry {
+            guid: None,
+            link: None,
+            title: None,
+            published: None,
+            body: None,
+        };
+        let seen = DateTime::parse_from_rfc3339("2024-05-06T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let r = render_entry(&entry, None, seen);
+        assert_eq!(r.document, " date 2024-05-06");
+        assert_eq!(r.body, "");
+    }
+
+    #[test]
+    fn text_bodies_are_not_parsed_as_html() {
+        let entry = Entry {
+            guid: Some("1".into()),
+            link: Some("http://www.example.org/a?utm_source=rss".into()),
+            title: Some("A &amp; B".into()),
+            published: Some(at("Fri, 03 Feb 2023 10:00:00 +0000")),
+            body: Some(Body::Text("x <b>not bold</b>\nsecond".into())),
+        };
+        let r = render_entry(&entry, None, Utc::now());
+        assert_eq!(
+            r.document,
+            " date 2023-02-03 A & B\n\nx <b>not bold</b>\n\nsecond"
+        );
+        assert_eq!(
+            r.link.as_deref(),
+            Some("http://www.example.org/a?utm_source=rss")
+        );
+    }
+}

@@ -1,0 +1,76 @@
+//! Schema migrations: the numbered files of `migrations/`, compiled into the binary and applied
+//! in order, each in its own transaction, with `PRAGMA user_version` as the record of what ran.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Every migration, in order: (version, file name, SQL). Version N is `migrations/000N_*.sql`.
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[(
+    1,
+    "0001_initial.sql",
+    include_str!("../../migrations/0001_initial.sql"),
+)];
+
+/// The schema version this binary writes.
+pub fn latest_version() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+pub fn current_version(conn: &Connection) -> Result<u32, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Brings the database up to [`latest_version`]; refuses a database made by a newer gleaner.
+pub fn apply(conn: &mut Connection) -> Result<(), StoreError> {
+    let current = current_version(conn)?;
+    let latest = latest_version();
+    if current > latest {
+        return Err(StoreError::TooNew {
+            found: current,
+            supported: latest,
+        });
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Migration(format!("{name}: {e}")))?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(migration = name, "applied database migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_match_the_folder() {
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.1).collect();
+        assert_eq!(files, listed, "every file in migrations/ must be listed");
+        for (i, (version, name, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version as usize, i + 1);
+            assert!(name.starts_with(&format!("{version:04}_")), "{name}");
+        }
+    }
+
+    #[test]
+    fn applies_once_and_refuses_newer() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        assert_eq!(current_version(&conn).unwrap(), latest_version());
+        apply(&mut conn).unwrap();
+        conn.pragma_update(None, "user_version", latest_version() + 1)
+            .unwrap();
+        assert!(matches!(apply(&mut conn), Err(StoreError::TooNew { .. })));
+    }
+}

@@ -1,0 +1,202 @@
+//! The SQLite database: opening it (WAL, busy timeout, migrations), the single writer, and the
+//! read queries of the commands. The only module that speaks SQL.
+//!
+//! Invariants: one writer at a time (the daemon funnels every write through [`writer`]); each
+//! poll is applied in one short transaction, so readers never see half of it; timestamps are
+//! stored as `YYYY-MM-DDTHH:MM:SSZ` text in UTC.
+
+pub mod migrate;
+mod poll;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+
+pub use poll::{PollCounts, PollOutcome, PollRecord, SourceSpec, SourceState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error(
+        "the database is at schema version {found}, newer than this gleaner understands \
+         ({supported}): use a newer gleaner"
+    )]
+    TooNew { found: u32, supported: u32 },
+    #[error(
+        "the database is at schema version {found}, older than this gleaner ({supported}): \
+         run `gleaner once` or `gleaner run` to upgrade it"
+    )]
+    TooOld { found: u32, supported: u32 },
+    #[error("migration {0}")]
+    Migration(String),
+    #[error("writing to the database failed: {0}")]
+    Write(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Formats a timestamp the way every column stores it.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc())
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Opens (creating if needed) the database for writing and brings its schema up to date.
+pub fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
+    let open_error = |message: String| StoreError::Open {
+        path: path.to_owned(),
+        message,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(open_error(format!(
+            "the folder {} does not exist",
+            dir.display()
+        )));
+    }
+    let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+    configure(&conn).map_err(|e| open_error(e.to_string()))?;
+    // WAL lets users read with sqlite3 while the daemon writes; NORMAL is durable at each
+    // checkpoint and safe against corruption, which is what a re-fetchable cache needs.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| open_error(format!("not a usable SQLite database: {e}")))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(%mode, "the database could not switch to WAL mode");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    match migrate::apply(&mut conn) {
+        Err(StoreError::Sqlite(e)) => Err(open_error(format!("not a usable SQLite database: {e}"))),
+        other => other,
+    }?;
+    Ok(conn)
+}
+
+/// Read access for the commands (`sources`, `export`): never creates or migrates anything.
+pub struct Reader {
+    conn: Connection,
+}
+
+/// One line of `gleaner sources`.
+#[derive(Debug, Clone)]
+pub struct SourceStatus {
+    pub id: i64,
+    pub url: String,
+    pub name: Option<String>,
+    pub title: Option<String>,
+    pub status: String,
+    pub last_polled_at: Option<String>,
+    pub last_success_at: Option<String>,
+    pub next_poll_at: Option<String>,
+    pub next_poll_reason: Option<String>,
+    pub consecutive_errors: i64,
+    pub last_error: Option<String>,
+    pub articles: i64,
+}
+
+/// One article as exported.
+#[derive(Debug, Clone)]
+pub struct ExportedDocument {
+    pub key: String,
+    pub document: String,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        let open_error = |message: String| StoreError::Open {
+            path: path.to_owned(),
+            message,
+        };
+        if !path.exists() {
+            return Err(open_error(
+                "does not exist yet: run `gleaner once` or `gleaner run` first".into(),
+            ));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(e.to_string()))?;
+        configure(&conn).map_err(|e| open_error(e.to_string()))?;
+        let found = migrate::current_version(&conn)
+            .map_err(|e| open_error(format!("not a usable SQLite database: {e}")))?;
+        let supported = migrate::latest_version();
+        if found > supported {
+            return Err(StoreError::TooNew { found, supported });
+        }
+        if found < supported {
+            return Err(StoreError::TooOld { found, supported });
+        }
+        Ok(Reader { conn })
+    }
+
+    pub fn sources(&self) -> Result<Vec<SourceStatus>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT s.id, s.url, s.name, s.title, s.status, s.last_polled_at, s.last_success_at,
+                    s.next_poll_at, s.next_poll_reason, s.consecutive_errors, s.last_error,
+                    (SELECT count(DISTINCT article_id) FROM entries e WHERE e.source_id = s.id)
+             FROM sources s ORDER BY s.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SourceStatus {
+                id: r.get(0)?,
+                url: r.get(1)?,
+                name: r.get(2)?,
+                title: r.get(3)?,
+                status: r.get(4)?,
+                last_polled_at: r.get(5)?,
+                last_success_at: r.get(6)?,
+                next_poll_at: r.get(7)?,
+                next_poll_reason: r.get(8)?,
+                consecutive_errors: r.get(9)?,
+                last_error: r.get(10)?,
+                articles: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn article_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM articles", [], |r| r.get(0))?;
+        Ok(count as u64)
+    }
+
+    /// Calls `each` with every article, in the order they arrived, streaming so that an export
+    /// of a large archive needs no more memory than one document.
+    pub fn for_each_document(
+        &self,
+        mut each: impl FnMut(ExportedDocument) -> std::io::Result<()>,
+    ) -> Result<Result<(), std::io::Error>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, document FROM articles ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let doc = ExportedDocument {
+                key: row.get(0)?,
+                document: row.get(1)?,
+            };
+            if let Err(e) = each(doc) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+}

@@ -1,0 +1,185 @@
+//! The single writer: one thread owns the read-write connection and applies jobs sent over a
+//! channel. Polls that queue up together share one transaction (each in its own savepoint, so a
+//! failing one is rolled back alone): batching is what makes FTS5 inserts fast, and a batch
+//! stays small so that the write lock is held briefly.
+
+use std::thread::JoinHandle;
+
+use chrono::Utc;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+use super::poll::{self, PollCounts, PollRecord, SourceSpec, SourceState};
+
+/// Items written in one transaction at most, so the write lock is never held long.
+const BATCH_ITEMS: usize = 2_000;
+const QUEUE: usize = 256;
+
+enum Job {
+    Sync(
+        Vec<SourceSpec>,
+        oneshot::Sender<Result<Vec<SourceState>, StoreError>>,
+    ),
+    Poll(
+        Box<PollRecord>,
+        oneshot::Sender<Result<PollCounts, StoreError>>,
+    ),
+}
+
+/// A cheap, cloneable way to send writes to the writer thread.
+#[derive(Clone)]
+pub struct WriterHandle {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Owns the writer thread; [`Writer::close`] waits for every queued write to be committed.
+pub struct Writer {
+    handle: WriterHandle,
+    thread: JoinHandle<()>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> Writer {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("gleaner-writer".into())
+            .spawn(move || run(conn, queue))
+            .expect("spawning the writer thread");
+        Writer {
+            handle: WriterHandle { jobs },
+            thread,
+        }
+    }
+
+    pub fn handle(&self) -> WriterHandle {
+        self.handle.clone()
+    }
+
+    /// Stops taking jobs once every handle is dropped, commits what is queued, closes the
+    /// database. Blocking: call it from a blocking context.
+    pub fn close(self) {
+        drop(self.handle);
+        if self.thread.join().is_err() {
+            tracing::error!("the database writer thread panicked");
+        }
+    }
+}
+
+impl WriterHandle {
+    pub async fn sync_sources(
+        &self,
+        specs: Vec<SourceSpec>,
+    ) -> Result<Vec<SourceState>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Sync(specs, reply))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    pub async fn record_poll(&self, record: PollRecord) -> Result<PollCounts, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Poll(Box::new(record), reply))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>) {
+    let mut pending: Option<Job> = None;
+    loop {
+        let job = match pending.take() {
+            Some(job) => job,
+            None => match queue.blocking_recv() {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        match job {
+            Job::Sync(specs, reply) => {
+                let _ = reply.send(sync(&mut conn, &specs));
+            }
+            Job::Poll(first, reply) => {
+                let mut batch = vec![(first, reply)];
+                let mut items = batch[0].0.item_count();
+                while items < BATCH_ITEMS {
+                    match queue.try_recv() {
+                        Ok(Job::Poll(record, reply)) => {
+                            items += record.item_count();
+                            batch.push((record, reply));
+                        }
+                        Ok(other) => {
+                            pending = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                write_batch(&mut conn, batch);
+            }
+        }
+    }
+    // Dropping the last connection checkpoints the WAL into the main file.
+    if let Err((_, e)) = conn.close() {
+        tracing::error!(error = %e, "closing the database");
+    }
+}
+
+fn sync(conn: &mut Connection, specs: &[SourceSpec]) -> Result<Vec<SourceState>, StoreError> {
+    let tx = conn.transaction()?;
+    let states = poll::sync_sources(&tx, specs, Utc::now())?;
+    tx.commit()?;
+    Ok(states)
+}
+
+type Reply = oneshot::Sender<Result<PollCounts, StoreError>>;
+
+fn write_batch(conn: &mut Connection, batch: Vec<(Box<PollRecord>, Reply)>) {
+    let mut results = Vec::with_capacity(batch.len());
+    let outcome = (|| -> Result<(), StoreError> {
+        let mut tx = conn.transaction()?;
+        for (record, _) in &batch {
+            let sp = tx.savepoint()?;
+            // A savepoint derefs to the connection the poll is written through.
+            let result = poll::record_poll(&sp, record);
+            match result {
+                Ok(_) => sp.commit()?,
+                Err(_) => drop(sp), // rolled back on drop
+            }
+            results.push(result);
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    match outcome {
+        Ok(()) => {
+            for ((_, reply), result) in batch.into_iter().zip(results) {
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "writing a poll failed");
+                }
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            // The transaction as a whole failed (a full disk, say): nothing of it was written.
+            tracing::error!(error = %e, "writing a batch of polls failed");
+            let message = e.to_string();
+            for (_, reply) in batch {
+                let _ = reply.send(Err(StoreError::Write(message.clone())));
+            }
+        }
+    }
+}
+
+impl PollRecord {
+    fn item_count(&self) -> usize {
+        match &self.outcome {
+            poll::PollOutcome::Parsed { items, .. } => items.len().max(1),
+            _ => 1,
+        }
+    }
+}
