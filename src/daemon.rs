@@ -69,7 +69,7 @@ impl Daemon {
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
         let path = config.database.clone();
         let conn = tokio::task::spawn_blocking(move || store::open_for_writing(&path)).await??;
-        let writer = Writer::start(conn);
+        let writer = Writer::start(conn)?;
         let specs = config
             .sources
             .iter()
@@ -129,12 +129,12 @@ impl Daemon {
             tokio::select! {
                 done = polls.join_next() => match done {
                     None => break,
-                    Some(result) => {
-                        let (index, record, written) = result?;
+                    Some(Ok((index, record, written))) => {
                         let summary = self.absorb(index, record, written);
                         report(&summary);
                         summaries.push(summary);
                     }
+                    Some(Err(e)) => tracing::error!(error = %e, "a poll task failed"),
                 },
                 _ = shutdown.cancelled() => {
                     tracing::info!("stop requested: finishing the polls in flight");
@@ -179,12 +179,15 @@ impl Daemon {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(next_wake) => {}
-                Some(result) = polls.join_next(), if !polls.is_empty() => {
-                    let (index, record, written) = result?;
-                    in_flight.remove(&index);
-                    let summary = self.absorb(index, record, written);
-                    log_summary(&summary);
-                }
+                Some(result) = polls.join_next(), if !polls.is_empty() => match result {
+                    Ok((index, record, written)) => {
+                        in_flight.remove(&index);
+                        let summary = self.absorb(index, record, written);
+                        log_summary(&summary);
+                    }
+                    // Only an aborted task gets here: every poll's own failure is a record.
+                    Err(e) => tracing::error!(error = %e, "a poll task failed"),
+                },
             }
         }
         tracing::info!(
@@ -206,7 +209,21 @@ impl Daemon {
             let limit = Arc::clone(limit);
             set.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let record = pipeline::poll(&fetcher, &source).await;
+                let started_at = Utc::now();
+                // A poll runs in a task of its own so that even a bug that panics in it is one
+                // failed poll of one source, recorded like any other error.
+                let polled = {
+                    let source = source.clone();
+                    tokio::spawn(async move { pipeline::poll(&fetcher, &source).await }).await
+                };
+                let record = polled.unwrap_or_else(|e| {
+                    pipeline::failure(
+                        &source,
+                        started_at,
+                        "internal",
+                        format!("the poll stopped unexpectedly: {e}"),
+                    )
+                });
                 let summary = RecordSummary::of(&record);
                 let written = writer.record_poll(record).await;
                 (index, summary, written)

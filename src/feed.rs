@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, Offset, Utc};
 use feed_rs::model::{FeedType, Link};
 
 /// One item of a feed, as the publisher gave it (no HTML processing here).
@@ -116,10 +116,7 @@ pub fn parse(
         .into_iter()
         .map(|e| {
             let published = e.published.or(e.updated).map(|utc| {
-                let offset = offsets
-                    .get(&utc)
-                    .copied()
-                    .unwrap_or(FixedOffset::east_opt(0).unwrap());
+                let offset = offsets.get(&utc).copied().unwrap_or(Utc.fix());
                 utc.with_timezone(&offset)
             });
             let content = e.content.and_then(|c| {

@@ -257,8 +257,14 @@ fn too_large(max: u64, status: StatusCode) -> FetchError {
 
 /// Sorts a transport error into a class a user (and the scheduler) can act on.
 fn classify(error: reqwest::Error) -> FetchError {
-    let chain = error_chain(&error);
-    let lower = chain.to_ascii_lowercase();
+    let message = error_chain(&error);
+    let mut lower = error.to_string().to_ascii_lowercase();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        lower.push_str(": ");
+        lower.push_str(&cause.to_string().to_ascii_lowercase());
+        source = cause.source();
+    }
     let class = if error.is_timeout() {
         ErrorClass::Timeout
     } else if error.is_redirect() {
@@ -280,21 +286,18 @@ fn classify(error: reqwest::Error) -> FetchError {
     FetchError {
         class,
         status: error.status().map(|s| s.as_u16()),
-        message: chain,
+        message,
     }
 }
 
-/// The error and its causes on one line: reqwest's own message alone hides the useful part.
+/// The most specific cause of an error, which is the one a user can act on: reqwest's own
+/// message only repeats the URL, which `fetches.url` already has.
 fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
+    let mut deepest = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
+        deepest = cause.to_string();
         source = cause.source();
     }
-    text
+    deepest
 }

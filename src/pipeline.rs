@@ -73,6 +73,30 @@ pub async fn poll(fetcher: &Fetcher, source: &SourceToPoll) -> PollRecord {
     }
 }
 
+/// The record of a poll that failed before it could say more.
+pub fn failure(
+    source: &SourceToPoll,
+    started_at: chrono::DateTime<Utc>,
+    class: &'static str,
+    message: String,
+) -> PollRecord {
+    let (next_poll_at, next_poll_reason) = schedule::next_poll(started_at, source.interval);
+    PollRecord {
+        source_id: source.id,
+        url: source.url.clone(),
+        started_at,
+        duration: (Utc::now() - started_at).to_std().unwrap_or_default(),
+        next_poll_at,
+        next_poll_reason,
+        outcome: PollOutcome::Failed {
+            status: None,
+            bytes: None,
+            class,
+            message,
+        },
+    }
+}
+
 /// The CPU-bound stages: bytes to entries to documents to identified items.
 pub fn parse_and_render(
     source: &SourceToPoll,
@@ -100,7 +124,11 @@ pub fn parse_and_render(
                 bytes,
                 validators: body.validators,
                 body_hash,
-                feed_title: parsed.title.as_deref().map(crate::text::clean_title),
+                feed_title: parsed
+                    .title
+                    .as_deref()
+                    .map(crate::text::clean_title)
+                    .filter(|t| !t.is_empty()),
                 site_url: parsed.site_url,
                 items: dedup::identify(&source.url, rendered),
             }

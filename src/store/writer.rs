@@ -40,16 +40,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> Writer {
+    pub fn start(conn: Connection) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("gleaner-writer".into())
-            .spawn(move || run(conn, queue))
-            .expect("spawning the writer thread");
-        Writer {
+            .spawn(move || run(conn, queue))?;
+        Ok(Writer {
             handle: WriterHandle { jobs },
             thread,
-        }
+        })
     }
 
     pub fn handle(&self) -> WriterHandle {
