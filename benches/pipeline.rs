@@ -193,7 +193,10 @@ fn main() {
     let clock = Instant::now();
     let summaries = runtime.block_on(async {
         let daemon = Daemon::start(config.clone()).await.unwrap();
-        daemon.once(CancellationToken::new(), |_| {}).await.unwrap()
+        daemon
+            .once(false, CancellationToken::new(), |_| {})
+            .await
+            .unwrap()
     });
     let cold = clock.elapsed().as_secs_f64();
     let new: u64 = summaries.iter().map(|s| s.counts.new).sum();
@@ -208,7 +211,10 @@ fn main() {
     let clock = Instant::now();
     let summaries = runtime.block_on(async {
         let daemon = Daemon::start(config.clone()).await.unwrap();
-        daemon.once(CancellationToken::new(), |_| {}).await.unwrap()
+        daemon
+            .once(false, CancellationToken::new(), |_| {})
+            .await
+            .unwrap()
     });
     let warm = clock.elapsed().as_secs_f64();
     let unchanged = summaries.iter().filter(|s| s.not_modified).count();

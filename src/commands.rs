@@ -27,13 +27,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Daemon::start(config).await?.run(shutdown).await
 }
 
-/// `gleaner once`: one pass over every active source, one summary line each on stdout.
-pub async fn once(config: Config) -> anyhow::Result<()> {
+/// `gleaner once`: one pass over the due sources (every active one with `force`, except those
+/// a server asked to wait), one summary line each on stdout.
+pub async fn once(config: Config, force: bool) -> anyhow::Result<()> {
     let shutdown = daemon::shutdown_on_signals()?;
     let daemon = Daemon::start(config).await?;
     let mut stdout = std::io::stdout().lock();
     let summaries = daemon
-        .once(shutdown, |summary| {
+        .once(force, shutdown, |summary| {
             let _ = writeln!(stdout, "{summary}");
         })
         .await?;
@@ -88,6 +89,20 @@ pub fn render(title: Option<&str>, date: Option<&str>) -> anyhow::Result<()> {
     stdout.write_all(document.as_bytes())?;
     stdout.flush()?;
     Ok(())
+}
+
+/// `gleaner revive SOURCE`: a `gone` (or any) source, by id or URL, active and due again.
+pub fn revive(database: &Path, source: &str) -> anyhow::Result<()> {
+    match crate::store::revive(database, source)? {
+        Some(url) => {
+            println!("revived {url}: it is polled at the next pass");
+            Ok(())
+        }
+        None => bail!(
+            "no source {source:?} in {}: give its id or URL as `gleaner sources` lists it",
+            database.display()
+        ),
+    }
 }
 
 /// `gleaner sources`: each source with its status, polls, errors and article count.

@@ -28,8 +28,19 @@ pub struct Config {
     pub user_agent: String,
     /// Polls in flight at once, over all sources.
     pub concurrency: usize,
-    /// Poll interval of a source that does not set its own.
+    /// Start interval of a source that does not set its own; it adapts from there.
     pub interval: Duration,
+    /// Bounds of an adaptive interval.
+    pub min_interval: Duration,
+    pub max_interval: Duration,
+    /// Longest wait after errors (exponential backoff stops growing here).
+    pub max_backoff: Duration,
+    /// Requests in flight to one host at most.
+    pub per_host: usize,
+    /// Least gap between two requests to one host.
+    pub host_delay: Duration,
+    /// How long rows of `fetches` are kept.
+    pub fetch_retention: Duration,
     pub connect_timeout: Duration,
     /// Whole-request limit, body included: a server that trickles is cut off here.
     pub timeout: Duration,
@@ -45,6 +56,8 @@ pub struct SourceConfig {
     pub url: String,
     pub name: Option<String>,
     pub interval: Option<Duration>,
+    /// Overrides the global user agent for this source.
+    pub user_agent: Option<String>,
     /// A fixed time zone for the DATE of this source's items, instead of each timestamp's own offset.
     pub timezone: Option<chrono_tz::Tz>,
 }
@@ -84,6 +97,17 @@ struct RawConfig {
     #[serde(default, deserialize_with = "humane_duration_opt")]
     interval: Option<Duration>,
     #[serde(default, deserialize_with = "humane_duration_opt")]
+    min_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    max_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    max_backoff: Option<Duration>,
+    per_host: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "humane_duration_or_zero_opt")]
+    host_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    fetch_retention: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
     connect_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "humane_duration_opt")]
     timeout: Option<Duration>,
@@ -97,6 +121,7 @@ struct RawConfig {
 struct RawSource {
     url: Spanned<String>,
     name: Option<String>,
+    user_agent: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "humane_duration_opt")]
     interval: Option<Duration>,
     #[serde(default, deserialize_with = "timezone_opt")]
@@ -145,19 +170,38 @@ impl Config {
             Some(db) => base.join(db.get_ref()),
             None => base.join("gleaner.db"),
         };
-        let user_agent = match raw.user_agent {
-            Some(ua) => {
-                let value = ua.get_ref().trim();
-                if value.is_empty() || !value.chars().all(|c| (' '..='~').contains(&c)) {
-                    return Err(error_at(
-                        Some(ua.span()),
-                        "`user_agent` must be non-empty printable ASCII".into(),
-                    ));
-                }
-                value.to_owned()
+        let check_user_agent = |ua: Spanned<String>| {
+            let value = ua.get_ref().trim();
+            if value.is_empty() || !value.chars().all(|c| (' '..='~').contains(&c)) {
+                return Err(error_at(
+                    Some(ua.span()),
+                    "`user_agent` must be non-empty printable ASCII".into(),
+                ));
             }
+            Ok(value.to_owned())
+        };
+        let user_agent = match raw.user_agent {
+            Some(ua) => check_user_agent(ua)?,
             None => DEFAULT_USER_AGENT.to_owned(),
         };
+        let per_host = match raw.per_host {
+            Some(n) if !(1..=64).contains(n.get_ref()) => {
+                return Err(error_at(
+                    Some(n.span()),
+                    format!("`per_host` must be between 1 and 64, got {}", n.get_ref()),
+                ));
+            }
+            Some(n) => *n.get_ref() as usize,
+            None => 2,
+        };
+        let min_interval = raw.min_interval.unwrap_or(Duration::from_secs(5 * 60));
+        let max_interval = raw.max_interval.unwrap_or(Duration::from_secs(86_400));
+        if min_interval > max_interval {
+            return Err(error_at(
+                None,
+                "`min_interval` is longer than `max_interval`".into(),
+            ));
+        }
         let concurrency = match raw.concurrency {
             Some(c) if !(1..=1024).contains(c.get_ref()) => {
                 return Err(error_at(
@@ -204,6 +248,7 @@ impl Config {
                     .map(|n| n.trim().to_owned())
                     .filter(|n| !n.is_empty()),
                 interval: source.interval,
+                user_agent: source.user_agent.map(check_user_agent).transpose()?,
                 timezone: source.timezone,
             });
         }
@@ -214,6 +259,14 @@ impl Config {
             user_agent,
             concurrency,
             interval: raw.interval.unwrap_or(Duration::from_secs(30 * 60)),
+            min_interval,
+            max_interval,
+            max_backoff: raw.max_backoff.unwrap_or(Duration::from_secs(86_400)),
+            per_host,
+            host_delay: raw.host_delay.unwrap_or(Duration::from_secs(1)),
+            fetch_retention: raw
+                .fetch_retention
+                .unwrap_or(Duration::from_secs(90 * 86_400)),
             connect_timeout: raw.connect_timeout.unwrap_or(Duration::from_secs(10)),
             timeout: raw.timeout.unwrap_or(Duration::from_secs(60)),
             max_feed_bytes,
@@ -221,9 +274,9 @@ impl Config {
         })
     }
 
-    /// The interval at which `source` is polled.
-    pub fn interval_of(&self, source: &SourceConfig) -> Duration {
-        source.interval.unwrap_or(self.interval)
+    /// The user agent sent for `source`.
+    pub fn user_agent_of<'a>(&'a self, source: &'a SourceConfig) -> &'a str {
+        source.user_agent.as_deref().unwrap_or(&self.user_agent)
     }
 }
 
@@ -308,6 +361,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
+/// A duration where zero makes sense (`host_delay = "0s"`: no gap).
+fn humane_duration_or_zero_opt<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().trim_end_matches(['s', 'm', 'h', 'd', 'w']) == "0" {
+        return Ok(Some(Duration::ZERO));
+    }
+    parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 fn humane_duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text)
@@ -372,9 +438,16 @@ url = "file:///tmp/x.xml"
             config.sources[0].timezone,
             Some(chrono_tz::Tz::Europe__Paris)
         );
+        assert_eq!(config.sources[1].interval, None);
+        assert_eq!(config.per_host, 2);
+        assert_eq!(config.host_delay, Duration::from_secs(1));
+        let no_gap = parse("host_delay = \"0s\"\n").unwrap();
+        assert_eq!(no_gap.host_delay, Duration::ZERO);
+        assert_eq!(config.min_interval, Duration::from_secs(300));
+        assert_eq!(config.max_interval, Duration::from_secs(86400));
         assert_eq!(
-            config.interval_of(&config.sources[1]),
-            Duration::from_secs(900)
+            config.user_agent_of(&config.sources[0]),
+            "gleaner/0.1 (+https://example.org/gleaner)"
         );
     }
 
@@ -418,6 +491,13 @@ url = "file:///tmp/x.xml"
             ),
             ("[[sources]]\nname = \"x\"\n", (1, 1), "url"),
             ("database = \"\"\n", (1, 12), "empty"),
+            ("per_host = 0\n", (1, 12), "between 1 and 64"),
+            ("min_interval = \"0s\"\n", (1, 16), "positive"),
+            (
+                "[[sources]]\nurl = \"a.xml\"\nuser_agent = \"\"\n",
+                (3, 14),
+                "user_agent",
+            ),
         ];
         for (text, position, needle) in cases {
             let err = parse(text).unwrap_err();

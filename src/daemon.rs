@@ -12,23 +12,42 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::feed::FeedHints;
 use crate::fetch::{FetchSettings, Fetcher};
 use crate::pipeline::{self, SourceToPoll};
-use crate::schedule;
+use crate::politeness::Politeness;
+use crate::schedule::{self, Policy};
 use crate::store::{self, PollCounts, PollOutcome, PollRecord, SourceSpec, writer::Writer};
 
 /// How long running polls may take to finish after a stop is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The loop wakes at least this often, so a clock jump never leaves it asleep for long.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// How often old `fetches` rows are pruned while running.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// A configured source with the state the loop keeps between polls.
 #[derive(Debug, Clone)]
 struct Source {
     name: String,
+    host: String,
     poll: SourceToPoll,
     next_poll_at: Option<DateTime<Utc>>,
+    next_poll_reason: Option<String>,
     active: bool,
+}
+
+impl Source {
+    /// Whether a Retry-After still holds for this source or its host.
+    fn asked_to_wait(&self, politeness: &Politeness, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let own = (self.next_poll_reason.as_deref() == Some(schedule::Reason::RetryAfter.as_str()))
+            .then_some(self.next_poll_at)
+            .flatten()
+            .filter(|at| *at > now);
+        own.into_iter()
+            .chain(politeness.blocked_until(&self.host, now))
+            .max()
+    }
 }
 
 /// What one poll did, for the summary line of `gleaner once` and the log.
@@ -60,8 +79,16 @@ impl std::fmt::Display for PollSummary {
 pub struct Daemon {
     config: Config,
     fetcher: Fetcher,
+    politeness: Arc<Politeness>,
     writer: Writer,
     sources: Vec<Source>,
+}
+
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 impl Daemon {
@@ -78,22 +105,38 @@ impl Daemon {
                 name: s.name.clone(),
             })
             .collect();
-        let states = writer.handle().sync_sources(specs).await?;
+        let synced = writer.handle().sync_sources(specs).await?;
+        let politeness = Arc::new(Politeness::new(config.per_host, config.host_delay));
+        for (host, until) in &synced.host_blocks {
+            politeness.block_host(host, *until);
+        }
         let sources = config
             .sources
             .iter()
-            .zip(states)
+            .zip(synced.sources)
             .map(|(cfg, state)| Source {
                 name: cfg.name.clone().unwrap_or_else(|| cfg.url.clone()),
+                host: host_of(&state.url),
                 active: state.status == "active",
                 next_poll_at: state.next_poll_at,
+                next_poll_reason: state.next_poll_reason,
                 poll: SourceToPoll {
                     id: state.id,
                     url: state.url,
-                    interval: config.interval_of(cfg),
+                    user_agent: config.user_agent_of(cfg).to_owned(),
                     timezone: cfg.timezone,
                     validators: state.validators,
                     body_hash: state.body_hash,
+                    policy: Policy {
+                        pinned: cfg.interval,
+                        start: config.interval,
+                        min: config.min_interval,
+                        max: config.max_interval,
+                        max_backoff: config.max_backoff,
+                    },
+                    history: state.history,
+                    feed_hints: state.hints,
+                    consecutive_errors: state.consecutive_errors,
                 },
             })
             .collect();
@@ -103,27 +146,51 @@ impl Daemon {
             timeout: config.timeout,
             max_bytes: config.max_feed_bytes,
         })?;
-        Ok(Daemon {
+        let daemon = Daemon {
             config,
             fetcher,
+            politeness,
             writer,
             sources,
-        })
+        };
+        daemon.prune().await;
+        Ok(daemon)
     }
 
-    /// Polls every active source once, calling `report` as each finishes, then closes the
-    /// database. Stops early (finishing what runs) when `shutdown` fires.
+    async fn prune(&self) {
+        let retention = chrono::Duration::from_std(self.config.fetch_retention)
+            .unwrap_or(chrono::Duration::MAX);
+        let cutoff = Utc::now()
+            .checked_sub_signed(retention)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        match self.writer.handle().prune(cutoff).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "pruned old fetches"),
+            Err(e) => tracing::error!(error = %e, "pruning old fetches failed"),
+        }
+    }
+
+    /// Polls every active source that is due (every one with `force`, except those a server
+    /// asked to wait), calling `report` as each finishes, then closes the database. Stops
+    /// early (finishing what runs) when `shutdown` fires.
     pub async fn once(
         mut self,
+        force: bool,
         shutdown: CancellationToken,
         mut report: impl FnMut(&PollSummary),
     ) -> anyhow::Result<Vec<PollSummary>> {
-        let all: Vec<usize> = (0..self.sources.len())
-            .filter(|&i| self.sources[i].active)
+        let now = Utc::now();
+        let chosen: Vec<usize> = (0..self.sources.len())
+            .filter(|&i| {
+                let s = &self.sources[i];
+                s.active
+                    && s.asked_to_wait(&self.politeness, now).is_none()
+                    && (force || schedule::is_due(s.next_poll_at, now))
+            })
             .collect();
         let mut polls = JoinSet::new();
         let limit = Arc::new(Semaphore::new(self.config.concurrency));
-        self.spawn_polls(&all, &limit, &mut polls);
+        self.spawn_polls(&chosen, &limit, &mut polls);
         let mut summaries = Vec::new();
         loop {
             tokio::select! {
@@ -153,6 +220,7 @@ impl Daemon {
         let limit = Arc::new(Semaphore::new(self.config.concurrency));
         let mut in_flight: HashSet<usize> = HashSet::new();
         let mut polls = JoinSet::new();
+        let mut last_prune = tokio::time::Instant::now();
         tracing::info!(
             sources = self.sources.len(),
             database = %self.config.database.display(),
@@ -160,13 +228,26 @@ impl Daemon {
         );
         loop {
             let now = Utc::now();
-            let due: Vec<usize> = (0..self.sources.len())
-                .filter(|i| !in_flight.contains(i))
-                .filter(|&i| self.sources[i].active)
-                .filter(|&i| schedule::is_due(self.sources[i].next_poll_at, now))
-                .collect();
+            let mut due = Vec::new();
+            for i in 0..self.sources.len() {
+                let s = &mut self.sources[i];
+                if in_flight.contains(&i) || !s.active || !schedule::is_due(s.next_poll_at, now) {
+                    continue;
+                }
+                if let Some(until) = self.politeness.blocked_until(&s.host, now) {
+                    // Its host said 429: not before then, and no request is spent on it.
+                    s.next_poll_at = Some(until);
+                    s.next_poll_reason = Some(schedule::Reason::RetryAfter.as_str().into());
+                    continue;
+                }
+                due.push(i);
+            }
             in_flight.extend(&due);
             self.spawn_polls(&due, &limit, &mut polls);
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                last_prune = tokio::time::Instant::now();
+                self.prune().await;
+            }
 
             let next_wake = (0..self.sources.len())
                 .filter(|i| !in_flight.contains(i) && self.sources[*i].active)
@@ -205,6 +286,7 @@ impl Daemon {
         for &index in indices {
             let source = self.sources[index].poll.clone();
             let fetcher = self.fetcher.clone();
+            let politeness = Arc::clone(&self.politeness);
             let writer = self.writer.handle();
             let limit = Arc::clone(limit);
             set.spawn(async move {
@@ -214,7 +296,10 @@ impl Daemon {
                 // failed poll of one source, recorded like any other error.
                 let polled = {
                     let source = source.clone();
-                    tokio::spawn(async move { pipeline::poll(&fetcher, &source).await }).await
+                    tokio::spawn(
+                        async move { pipeline::poll(&fetcher, &politeness, &source).await },
+                    )
+                    .await
                 };
                 let record = polled.unwrap_or_else(|e| {
                     pipeline::failure(
@@ -240,13 +325,39 @@ impl Daemon {
     ) -> PollSummary {
         let source = &mut self.sources[index];
         source.next_poll_at = Some(record.next_poll_at);
+        source.next_poll_reason = Some(record.next_poll_reason.into());
+        if let Some((host, until)) = &record.block_host {
+            self.politeness.block_host(host, *until);
+        }
         let error = match &written {
-            Ok(_) => {
+            Ok(counts) => {
+                let poll = &mut source.poll;
                 if let Some(v) = record.validators {
-                    source.poll.validators = v;
+                    poll.validators = v;
                 }
                 if let Some(h) = record.body_hash {
-                    source.poll.body_hash = Some(h);
+                    poll.body_hash = Some(h);
+                }
+                if let Some(hints) = record.feed_hints {
+                    poll.feed_hints = hints;
+                }
+                if !record.history.is_empty() {
+                    poll.history = record.history;
+                }
+                match (&record.error, record.charged) {
+                    (None, _) => poll.consecutive_errors = 0,
+                    (Some(_), true) => {
+                        poll.consecutive_errors = poll.consecutive_errors.saturating_add(1)
+                    }
+                    (Some(_), false) => {}
+                }
+                if record.gone {
+                    source.active = false;
+                    source.next_poll_at = None;
+                }
+                if let Some(url) = &counts.moved_to {
+                    source.poll.url = url.clone();
+                    source.host = host_of(url);
                 }
                 record.error
             }
@@ -301,36 +412,71 @@ type PollSet = JoinSet<(usize, RecordSummary, Result<PollCounts, store::StoreErr
 /// The parts of a [`PollRecord`] the loop keeps after handing the record to the writer.
 struct RecordSummary {
     next_poll_at: DateTime<Utc>,
+    next_poll_reason: &'static str,
     validators: Option<crate::fetch::Validators>,
     body_hash: Option<String>,
+    feed_hints: Option<FeedHints>,
+    history: Vec<DateTime<Utc>>,
     error: Option<String>,
+    charged: bool,
+    gone: bool,
+    block_host: Option<(String, DateTime<Utc>)>,
     not_modified: bool,
 }
 
 impl RecordSummary {
     fn of(record: &PollRecord) -> RecordSummary {
-        let (validators, body_hash, error) = match &record.outcome {
-            PollOutcome::NotModified { .. } => (None, None, None),
-            PollOutcome::Unchanged { validators, .. } => (Some(validators.clone()), None, None),
-            PollOutcome::Parsed {
-                validators,
-                body_hash,
-                ..
-            } => (Some(validators.clone()), Some(body_hash.clone()), None),
-            PollOutcome::Failed { class, message, .. } => {
-                (None, None, Some(format!("{class}: {message}")))
-            }
-        };
-        RecordSummary {
-            next_poll_at: record.next_poll_at,
-            validators,
-            body_hash,
-            error,
+        let mut summary = RecordSummary {
+            next_poll_at: record.next.at,
+            next_poll_reason: record.next.reason.as_str(),
+            validators: None,
+            body_hash: None,
+            feed_hints: None,
+            history: Vec::new(),
+            error: None,
+            charged: false,
+            gone: false,
+            block_host: None,
             not_modified: matches!(
                 record.outcome,
                 PollOutcome::NotModified { .. } | PollOutcome::Unchanged { .. }
             ),
+        };
+        match &record.outcome {
+            PollOutcome::NotModified { .. } => {}
+            PollOutcome::Unchanged { validators, .. } => {
+                summary.validators = Some(validators.clone())
+            }
+            PollOutcome::Parsed {
+                validators,
+                body_hash,
+                hints,
+                items,
+                ..
+            } => {
+                summary.validators = Some(validators.clone());
+                summary.body_hash = Some(body_hash.clone());
+                summary.feed_hints = Some(hints.clone());
+                summary.history = items
+                    .iter()
+                    .filter_map(|i| i.rendered.published_at)
+                    .collect();
+            }
+            PollOutcome::Failed {
+                class,
+                message,
+                charged,
+                retry_after,
+                block_host,
+                ..
+            } => {
+                summary.error = Some(format!("{class}: {message}"));
+                summary.charged = *charged;
+                summary.gone = *class == "gone";
+                summary.block_host = block_host.clone().zip(*retry_after);
+            }
         }
+        summary
     }
 }
 

@@ -33,12 +33,27 @@ pub enum Body {
     Text(String),
 }
 
-/// A parsed document: its own title and home page, and its entries in document order.
+/// A parsed document: its own title and home page, its polling hints, and its entries in
+/// document order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedFeed {
     pub title: Option<String>,
     pub site_url: Option<String>,
+    pub hints: FeedHints,
     pub entries: Vec<Entry>,
+}
+
+/// What the feed says about how often to poll it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedHints {
+    /// RSS `<ttl>` (minutes in the feed).
+    pub ttl: Option<std::time::Duration>,
+    /// `sy:updatePeriod` divided by `sy:updateFrequency`.
+    pub update_period: Option<std::time::Duration>,
+    /// RSS `skipHours`: bit h set for hour h (UTC).
+    pub skip_hours: u32,
+    /// RSS `skipDays`: bit d set for weekday d (Monday = 0).
+    pub skip_days: u8,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +89,15 @@ pub fn parse(
     if looks_like_html(start) {
         return Err(FeedError::NotAFeed("the document is an HTML page"));
     }
+    // Junk before the document (a PHP warning, say) is skipped when a feed follows it.
+    let start = match start.chars().next() {
+        Some('<' | '{') => start,
+        _ => ["<?xml", "<rss", "<feed", "<rdf:RDF"]
+            .iter()
+            .filter_map(|t| start.find(t))
+            .min()
+            .map_or(start, |at| &start[at..]),
+    };
     if find_root(start, "<opml").is_some() {
         return Err(FeedError::NotAFeed(
             "the document is an OPML subscription list",
@@ -101,9 +125,19 @@ pub fn parse(
             Some(utc)
         })
         .build();
-    let feed = parser
-        .parse(start.as_bytes())
-        .map_err(|e| FeedError::Invalid(one_line(&e.to_string())))?;
+    // feed-rs panics on a few inputs (an absurd <itunes:duration>, for one): that is one bad
+    // document, not a reason to lose the poll's thread.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parser.parse(start.as_bytes())
+    }));
+    let feed = match parsed {
+        Err(_) => {
+            return Err(FeedError::Invalid(
+                "the feed parser crashed on this document".into(),
+            ));
+        }
+        Ok(result) => result.map_err(|e| FeedError::Invalid(one_line(&e.to_string())))?,
+    };
     let offsets = offsets.lock().map(|m| m.clone()).unwrap_or_default();
     let base = base_url.and_then(|b| url::Url::parse(b).ok());
     let markup_everywhere = matches!(
@@ -136,10 +170,96 @@ pub fn parse(
             }
         })
         .collect();
+    let mut hints = channel_hints(&start);
+    hints.ttl = hints.ttl.or(feed
+        .ttl
+        .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)));
     Ok(ParsedFeed {
         title: feed.title.map(|t| t.content).and_then(non_empty),
         site_url: pick_link(&feed.links).map(|href| absolute(href, base.as_ref())),
+        hints,
         entries,
+    })
+}
+
+/// The channel's polling hints that feed-rs does not read (`sy:*`, `skipHours`, `skipDays`),
+/// from the part of the document before the first item.
+fn channel_hints(xml: &str) -> FeedHints {
+    let head_end = ["<item", "<entry"]
+        .iter()
+        .filter_map(|t| xml.find(t))
+        .min()
+        .unwrap_or(xml.len());
+    let head = &xml[..head_end];
+    let mut hints = FeedHints::default();
+    let period = element_texts(head, "updatePeriod")
+        .next()
+        .and_then(|p| match p.trim() {
+            "hourly" => Some(3_600u64),
+            "daily" => Some(86_400),
+            "weekly" => Some(604_800),
+            "monthly" => Some(2_592_000),
+            "yearly" => Some(31_536_000),
+            _ => None,
+        });
+    let frequency: u64 = element_texts(head, "updateFrequency")
+        .next()
+        .and_then(|f| f.trim().parse().ok())
+        .filter(|f| *f > 0)
+        .unwrap_or(1);
+    hints.update_period = period.map(|p| std::time::Duration::from_secs(p / frequency));
+    hints.ttl = element_texts(head, "ttl")
+        .next()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .map(|minutes| std::time::Duration::from_secs(minutes.saturating_mul(60)));
+    for hour in element_texts(head, "hour").filter_map(|h| h.trim().parse::<u32>().ok()) {
+        // RSS says 0-23; some feeds write 24 for midnight.
+        hints.skip_hours |= 1 << (hour % 24);
+    }
+    const DAYS: [&str; 7] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    for day in element_texts(head, "day") {
+        if let Some(d) = DAYS.iter().position(|n| n.eq_ignore_ascii_case(day.trim())) {
+            hints.skip_days |= 1 << d;
+        }
+    }
+    hints
+}
+
+/// The text of every element named `local` (with any namespace prefix) in `xml`.
+fn element_texts<'a>(xml: &'a str, local: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let at = pos + xml[pos..].find(local)?;
+            pos = at + local.len();
+            if !xml[pos..].starts_with('>') {
+                continue;
+            }
+            // Only a start tag: `<local>` or `<prefix:local>`, not `</…>` nor text.
+            let Some(open) = xml[..at].rfind('<') else {
+                continue;
+            };
+            let prefix = &xml[open + 1..at];
+            let is_start = prefix.is_empty()
+                || prefix.strip_suffix(':').is_some_and(|p| {
+                    !p.is_empty()
+                        && p.chars()
+                            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                });
+            if !is_start {
+                continue;
+            }
+            let content = &xml[pos + 1..];
+            return Some(&content[..content.find('<')?]);
+        }
     })
 }
 
@@ -489,6 +609,8 @@ fn zone_offset(zone: &str) -> Option<FixedOffset> {
         "MDT" => -6,
         "PST" => -8,
         "PDT" => -7,
+        // RFC 2822: an unknown alphabetic zone means UTC.
+        z if z.chars().all(|c| c.is_ascii_alphabetic()) && z.len() <= 5 => 0,
         _ => {
             let (sign, digits) = match zone.as_bytes().first()? {
                 b'+' => (1, &zone[1..]),
@@ -540,10 +662,29 @@ fn parse_lenient_rfc2822(text: &str) -> Option<DateTime<FixedOffset>> {
         .single()
 }
 
+/// `YYYY/M/D rest` as `YYYY-MM-DD rest`.
+fn slashed_date(text: &str) -> Option<String> {
+    let (date, rest) = text.split_once(' ').unwrap_or((text, ""));
+    let mut parts = date.split('/');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 {
+        return None;
+    }
+    let (m, d): (u32, u32) = (m.parse().ok()?, d.parse().ok()?);
+    let date = format!("{y}-{m:02}-{d:02}");
+    Some(if rest.is_empty() {
+        date
+    } else {
+        format!("{date} {rest}")
+    })
+}
+
 /// `YYYY-MM-DD[ T]HH:MM[:SS][.fff][ZONE]` and plain `YYYY-MM-DD`.
 fn parse_iso_like(text: &str) -> Option<DateTime<FixedOffset>> {
     let utc = FixedOffset::east_opt(0)?;
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+    // 2020/1/10 14:33:00 is seen in the wild too.
+    let text = slashed_date(text).unwrap_or_else(|| text.to_owned());
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
         return date.and_hms_opt(0, 0, 0)?.and_local_timezone(utc).single();
     }
     let text = text.replacen(' ', "T", 1);
@@ -708,6 +849,43 @@ mod tests {
     }
 
     #[test]
+    fn polling_hints_of_the_channel() {
+        let xml = "<?xml version=\"1.0\"?><rss version=\"2.0\" xmlns:sy=\"http://purl.org/rss/1.0/modules/syndication/\"><channel>\
+                   <title>T</title><ttl>90</ttl><sy:updatePeriod>daily</sy:updatePeriod><sy:updateFrequency>4</sy:updateFrequency>\
+                   <skipHours><hour>0</hour><hour>23</hour></skipHours><skipDays><day>Saturday</day><day>sunday</day></skipDays>\
+                   <item><title>x</title><ttl>5</ttl></item></channel></rss>";
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(
+            feed.hints.ttl,
+            Some(std::time::Duration::from_secs(90 * 60))
+        );
+        assert_eq!(
+            feed.hints.update_period,
+            Some(std::time::Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(feed.hints.skip_hours, (1 << 0) | (1 << 23));
+        assert_eq!(feed.hints.skip_days, (1 << 5) | (1 << 6));
+        let plain = parse(rss("<item><title>x</title></item>").as_bytes(), None, None).unwrap();
+        assert_eq!(plain.hints, FeedHints::default());
+    }
+
+    #[test]
+    fn a_document_that_crashes_feed_rs_is_an_error() {
+        let xml = rss("<item><title>x</title><itunes:duration>99999999999999999999999</itunes:duration></item>")
+            .replace("<rss ", "<rss xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\" ");
+        // Whether or not this feed-rs version still panics here, the answer is never a panic.
+        match parse(xml.as_bytes(), None, None) {
+            Ok(feed) => assert_eq!(feed.entries.len(), 1),
+            Err(e) => assert_eq!(e.class(), "parse"),
+        }
+        let junk = format!(
+            "Warning: something in /var/www/feed.php\n{}",
+            rss("<item><title>j</title></item>")
+        );
+        assert_eq!(parse(junk.as_bytes(), None, None).unwrap().entries.len(), 1);
+    }
+
+    #[test]
     fn unknown_entities_do_not_break_the_feed() {
         let e = one(&rss(
             "<item><title>A&nbsp;B&rsquo;s</title><description>x&mdash;y</description></item>",
@@ -802,6 +980,8 @@ mod tests {
                 "2023-02-03T10:00:00.123+01:00",
             ),
             ("2023-02-03", "2023-02-03T00:00:00+00:00"),
+            ("2020/1/10 14:33:00", "2020-01-10T14:33:00+00:00"),
+            ("Fri, 03 Feb 2023 22:40:00 XYZ", "2023-02-03T22:40:00+00:00"),
         ];
         for (text, expected) in cases {
             let (utc, offset) = parse_timestamp(text).unwrap_or_else(|| panic!("{text}"));

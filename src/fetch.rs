@@ -1,14 +1,22 @@
 //! Getting the bytes of a feed: HTTP (conditional GET, compression, timeouts, a cap on the
-//! decompressed size) and `file://`. The only module that speaks HTTP. It knows nothing of
-//! feeds: it returns bytes, the validators for next time, or a classified error.
+//! decompressed size, redirects followed hop by hop under the politeness rules, the server's
+//! caching hints and Retry-After) and `file://`. The only module that speaks HTTP. It knows
+//! nothing of feeds: it returns bytes, the validators for next time, or a classified error.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{
-    CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, EXPIRES, HeaderMap, HeaderValue,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER, USER_AGENT,
 };
+
+use crate::politeness::Politeness;
+
+/// Redirects followed for one fetch at most.
+pub const MAX_REDIRECTS: usize = 5;
 
 /// The validators of the last successful fetch, sent back for a conditional GET.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,6 +31,7 @@ pub enum Fetched {
     /// 304: nothing changed since the validators were given.
     NotModified {
         status: u16,
+        meta: ResponseMeta,
     },
     Body(Body),
 }
@@ -34,6 +43,36 @@ pub struct Body {
     pub bytes: Vec<u8>,
     pub content_type: Option<String>,
     pub validators: Validators,
+    pub meta: ResponseMeta,
+}
+
+/// What a response said besides its body: caching hints and the redirects on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseMeta {
+    /// `Cache-Control: max-age`.
+    pub max_age: Option<Duration>,
+    pub expires: Option<DateTime<Utc>>,
+    /// Each hop followed: (status, the URL it pointed to).
+    pub redirects: Vec<(u16, String)>,
+    /// Bytes of the body as sent, when the server said (`Content-Length`).
+    pub wire_bytes: Option<u64>,
+}
+
+impl ResponseMeta {
+    /// Where the source has moved if the first hop was permanent (301 or 308).
+    pub fn permanent_redirect(&self) -> Option<&str> {
+        self.redirects
+            .first()
+            .filter(|(status, _)| matches!(status, 301 | 308))
+            .map(|(_, url)| url.as_str())
+    }
+
+    /// The URL the body came from.
+    pub fn final_url<'a>(&'a self, requested: &'a str) -> &'a str {
+        self.redirects
+            .last()
+            .map_or(requested, |(_, url)| url.as_str())
+    }
 }
 
 /// Why a fetch failed, in the classes recorded in `fetches.error_class`.
@@ -48,11 +87,24 @@ pub enum ErrorClass {
     HttpOther,
     TooLarge,
     Redirect,
+    /// 410: the feed is gone for good.
+    Gone,
+    /// 429, or 503 with Retry-After: not a fault of the feed.
+    RateLimited,
     Io,
     Network,
 }
 
 impl ErrorClass {
+    /// Failures of the path to the server rather than of the server: the ones a local outage
+    /// causes.
+    pub fn is_network(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Dns | ErrorClass::Connect | ErrorClass::Timeout | ErrorClass::Network
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Dns => "dns",
@@ -64,6 +116,8 @@ impl ErrorClass {
             ErrorClass::HttpOther => "http_other",
             ErrorClass::TooLarge => "too_large",
             ErrorClass::Redirect => "redirect",
+            ErrorClass::Gone => "gone",
+            ErrorClass::RateLimited => "rate_limited",
             ErrorClass::Io => "io",
             ErrorClass::Network => "network",
         }
@@ -76,6 +130,11 @@ pub struct FetchError {
     pub class: ErrorClass,
     pub status: Option<u16>,
     pub message: String,
+    /// When the server said to come back (429 and 503 with Retry-After).
+    pub retry_after: Option<DateTime<Utc>>,
+    /// The host that failed (after redirects), for per-host rules.
+    pub host: Option<String>,
+    pub meta: ResponseMeta,
 }
 
 impl FetchError {
@@ -84,6 +143,9 @@ impl FetchError {
             class,
             status: None,
             message: message.into(),
+            retry_after: None,
+            host: None,
+            meta: ResponseMeta::default(),
         }
     }
 }
@@ -111,7 +173,9 @@ impl Fetcher {
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
             .read_timeout(settings.timeout.min(Duration::from_secs(30)))
-            .redirect(reqwest::redirect::Policy::limited(5))
+            // Redirects are followed here, hop by hop, so each hop obeys the politeness rules
+            // and a permanent move can be noticed.
+            .redirect(reqwest::redirect::Policy::none())
             .gzip(true)
             .brotli(true)
             .deflate(true)
@@ -125,80 +189,132 @@ impl Fetcher {
         Ok(Fetcher { client, settings })
     }
 
-    /// Fetches `url` (http, https or file), sending `validators` for a conditional GET.
-    pub async fn fetch(&self, url: &str, validators: &Validators) -> Result<Fetched, FetchError> {
+    /// Fetches `url` (http, https or file), sending `validators` for a conditional GET and
+    /// `user_agent`, each hop waiting for its host's turn in `politeness`.
+    pub async fn fetch(
+        &self,
+        url: &str,
+        validators: &Validators,
+        user_agent: &str,
+        politeness: &Politeness,
+    ) -> Result<Fetched, FetchError> {
         if url.starts_with("file:") {
             return self.fetch_file(url).await;
         }
-        let mut headers = HeaderMap::new();
-        if let Some(etag) = validators.etag.as_deref().and_then(header_value) {
-            headers.insert(IF_NONE_MATCH, etag);
-        }
-        if let Some(lm) = validators.last_modified.as_deref().and_then(header_value) {
-            headers.insert(IF_MODIFIED_SINCE, lm);
-        }
-        headers.insert(
-            reqwest::header::ACCEPT,
-            HeaderValue::from_static(
-                "application/rss+xml, application/atom+xml, application/feed+json, \
-                 application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5",
-            ),
-        );
-        let mut response = self
-            .client
-            .get(url)
-            .headers(headers)
-            .send()
-            .await
-            .map_err(classify)?;
-        let status = response.status();
-        if status == StatusCode::NOT_MODIFIED {
-            return Ok(Fetched::NotModified {
-                status: status.as_u16(),
-            });
-        }
-        if !status.is_success() {
-            let class = match status.as_u16() {
-                400..=499 => ErrorClass::Http4xx,
-                500..=599 => ErrorClass::Http5xx,
-                _ => ErrorClass::HttpOther,
+        let mut meta = ResponseMeta::default();
+        let mut current = url::Url::parse(url)
+            .map_err(|e| FetchError::new(ErrorClass::Io, format!("{url} is not a URL: {e}")))?;
+        loop {
+            let host = current.host_str().unwrap_or_default().to_owned();
+            let at_host = |mut e: FetchError, meta: &ResponseMeta| {
+                e.host = Some(host.clone());
+                e.meta = meta.clone();
+                e
             };
-            return Err(FetchError {
-                class,
-                status: Some(status.as_u16()),
-                message: format!("HTTP {status}"),
-            });
-        }
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let content_type = header(CONTENT_TYPE);
-        let validators = Validators {
-            etag: header(ETAG),
-            last_modified: header(LAST_MODIFIED),
-        };
-        let max = self.settings.max_bytes;
-        if response.content_length().is_some_and(|len| len > max) {
-            return Err(too_large(max, status));
-        }
-        // reqwest has no cap of its own and decompresses as it goes, so count what it yields.
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if bytes.len() as u64 + chunk.len() as u64 > max {
-                return Err(too_large(max, status));
+            let mut response = {
+                let _turn = politeness.acquire(&host).await;
+                self.client
+                    .get(current.clone())
+                    .headers(request_headers(validators, user_agent))
+                    .send()
+                    .await
+                    .map_err(|e| at_host(classify(e), &meta))?
+            };
+            let status = response.status();
+            let headers = response.headers();
+            if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+                let target = headers
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| current.join(l).ok())
+                    .ok_or_else(|| {
+                        let e = FetchError::new(
+                            ErrorClass::Redirect,
+                            format!("HTTP {status} without a usable Location"),
+                        );
+                        at_host(e, &meta)
+                    })?;
+                let seen = target.as_str() == url
+                    || meta.redirects.iter().any(|(_, u)| u == target.as_str());
+                meta.redirects.push((status.as_u16(), target.to_string()));
+                if seen {
+                    return Err(at_host(
+                        FetchError::new(ErrorClass::Redirect, format!("redirect loop at {target}")),
+                        &meta,
+                    ));
+                }
+                if meta.redirects.len() > MAX_REDIRECTS {
+                    return Err(at_host(
+                        FetchError::new(
+                            ErrorClass::Redirect,
+                            format!("more than {MAX_REDIRECTS} redirects"),
+                        ),
+                        &meta,
+                    ));
+                }
+                if !matches!(target.scheme(), "http" | "https") {
+                    return Err(at_host(
+                        FetchError::new(ErrorClass::Redirect, format!("redirect to {target}")),
+                        &meta,
+                    ));
+                }
+                current = target;
+                continue;
             }
-            bytes.extend_from_slice(&chunk);
+            meta.max_age = max_age(headers);
+            meta.expires = header_text(headers, EXPIRES).and_then(|t| http_date(&t));
+            meta.wire_bytes = header_text(headers, CONTENT_LENGTH).and_then(|t| t.parse().ok());
+            if status == StatusCode::NOT_MODIFIED {
+                return Ok(Fetched::NotModified {
+                    status: status.as_u16(),
+                    meta,
+                });
+            }
+            if !status.is_success() {
+                let retry_after =
+                    header_text(headers, RETRY_AFTER).and_then(|t| retry_at(&t, Utc::now()));
+                let class = match status.as_u16() {
+                    410 => ErrorClass::Gone,
+                    429 => ErrorClass::RateLimited,
+                    503 if retry_after.is_some() => ErrorClass::RateLimited,
+                    400..=499 => ErrorClass::Http4xx,
+                    500..=599 => ErrorClass::Http5xx,
+                    _ => ErrorClass::HttpOther,
+                };
+                let mut e = at_host(FetchError::new(class, format!("HTTP {status}")), &meta);
+                e.status = Some(status.as_u16());
+                e.retry_after = retry_after;
+                return Err(e);
+            }
+            let content_type = header_text(headers, CONTENT_TYPE);
+            let validators = Validators {
+                etag: header_text(headers, ETAG),
+                last_modified: header_text(headers, LAST_MODIFIED),
+            };
+            let max = self.settings.max_bytes;
+            if response.content_length().is_some_and(|len| len > max) {
+                return Err(at_host(too_large(max, status), &meta));
+            }
+            // reqwest has no cap of its own and decompresses as it goes, so count what it yields.
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| at_host(classify(e), &meta))?
+            {
+                if bytes.len() as u64 + chunk.len() as u64 > max {
+                    return Err(at_host(too_large(max, status), &meta));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            return Ok(Fetched::Body(Body {
+                status: Some(status.as_u16()),
+                bytes,
+                content_type,
+                validators,
+                meta,
+            }));
         }
-        Ok(Fetched::Body(Body {
-            status: Some(status.as_u16()),
-            bytes,
-            content_type,
-            validators,
-        }))
     }
 
     async fn fetch_file(&self, url: &str) -> Result<Fetched, FetchError> {
@@ -238,6 +354,7 @@ impl Fetcher {
                 bytes,
                 content_type: None,
                 validators: Validators::default(),
+                meta: ResponseMeta::default(),
             })),
         }
     }
@@ -247,12 +364,71 @@ fn header_value(text: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(text).ok()
 }
 
-fn too_large(max: u64, status: StatusCode) -> FetchError {
-    FetchError {
-        class: ErrorClass::TooLarge,
-        status: Some(status.as_u16()),
-        message: format!("body larger than the {max}-byte limit"),
+fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+}
+
+fn request_headers(validators: &Validators, user_agent: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(etag) = validators.etag.as_deref().and_then(header_value) {
+        headers.insert(IF_NONE_MATCH, etag);
     }
+    if let Some(lm) = validators.last_modified.as_deref().and_then(header_value) {
+        headers.insert(IF_MODIFIED_SINCE, lm);
+    }
+    if let Some(ua) = header_value(user_agent) {
+        headers.insert(USER_AGENT, ua);
+    }
+    headers.insert(
+        reqwest::header::ACCEPT,
+        HeaderValue::from_static(
+            "application/rss+xml, application/atom+xml, application/feed+json, \
+             application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5",
+        ),
+    );
+    headers
+}
+
+/// `Cache-Control: max-age=N` (`no-cache` and `no-store` ask for no wait at all).
+fn max_age(headers: &HeaderMap) -> Option<Duration> {
+    let value = header_text(headers, CACHE_CONTROL)?.to_ascii_lowercase();
+    value.split(',').find_map(|directive| {
+        let (name, seconds) = directive.trim().split_once('=')?;
+        (name.trim() == "max-age")
+            .then(|| seconds.trim().trim_matches('"').parse().ok())?
+            .map(Duration::from_secs)
+    })
+}
+
+/// An HTTP date (RFC 7231 IMF-fixdate, also RFC 850 and asctime are rare enough to skip).
+pub fn http_date(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc2822(text.trim())
+        .ok()
+        .map(|t| t.to_utc())
+}
+
+/// `Retry-After`: delta-seconds or an HTTP date.
+pub fn retry_at(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(seconds) => {
+            let seconds = i64::try_from(seconds.min(10 * 365 * 86_400)).ok()?;
+            Some(now + chrono::Duration::seconds(seconds))
+        }
+        Err(_) => http_date(text),
+    }
+}
+
+fn too_large(max: u64, status: StatusCode) -> FetchError {
+    let mut e = FetchError::new(
+        ErrorClass::TooLarge,
+        format!("body larger than the {max}-byte limit"),
+    );
+    e.status = Some(status.as_u16());
+    e
 }
 
 /// Sorts a transport error into a class a user (and the scheduler) can act on.
@@ -283,11 +459,9 @@ fn classify(error: reqwest::Error) -> FetchError {
     } else {
         ErrorClass::Network
     };
-    FetchError {
-        class,
-        status: error.status().map(|s| s.as_u16()),
-        message,
-    }
+    let mut e = FetchError::new(class, message);
+    e.status = error.status().map(|s| s.as_u16());
+    e
 }
 
 /// The most specific cause of an error, which is the one a user can act on: reqwest's own
@@ -300,4 +474,61 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = DateTime::parse_from_rfc3339("2024-03-01T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            retry_at("120", now),
+            Some(now + chrono::Duration::seconds(120))
+        );
+        assert_eq!(
+            retry_at("Fri, 01 Mar 2024 13:00:00 GMT", now),
+            Some(now + chrono::Duration::hours(1))
+        );
+        assert_eq!(retry_at("soon", now), None);
+        assert!(retry_at("99999999999999", now).is_some());
+    }
+
+    #[test]
+    fn cache_control_max_age() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=600, must-revalidate"),
+        );
+        assert_eq!(max_age(&h), Some(Duration::from_secs(600)));
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        assert_eq!(max_age(&h), None);
+    }
+
+    #[test]
+    fn permanent_moves_are_the_first_hop_only() {
+        let meta = |hops: &[(u16, &str)]| ResponseMeta {
+            redirects: hops.iter().map(|(s, u)| (*s, u.to_string())).collect(),
+            ..ResponseMeta::default()
+        };
+        assert_eq!(
+            meta(&[(301, "https://b/")]).permanent_redirect(),
+            Some("https://b/")
+        );
+        assert_eq!(
+            meta(&[(308, "https://b/"), (302, "https://c/")]).permanent_redirect(),
+            Some("https://b/")
+        );
+        for temporary in [302, 303, 307] {
+            assert_eq!(
+                meta(&[(temporary, "https://b/")]).permanent_redirect(),
+                None
+            );
+        }
+        assert_eq!(meta(&[]).final_url("https://a/"), "https://a/");
+    }
 }

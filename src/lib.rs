@@ -11,6 +11,7 @@ pub mod dedup;
 pub mod feed;
 pub mod fetch;
 pub mod pipeline;
+pub mod politeness;
 pub mod render;
 pub mod schedule;
 pub mod store;

@@ -38,8 +38,12 @@ enum LogFormat {
 enum Command {
     /// Run the daemon: poll every source on its schedule until SIGINT or SIGTERM.
     Run,
-    /// Poll every source once, print a line per source, and exit.
-    Once,
+    /// Poll the sources that are due (all on a new database), print a line per source, exit.
+    Once {
+        /// Poll every active source now, except those a server asked to wait (Retry-After).
+        #[arg(long)]
+        force: bool,
+    },
     /// Write every article to DIR as NNN_KEY.txt, byte for byte its document.
     Export {
         #[arg(long, value_name = "DIR")]
@@ -53,8 +57,13 @@ enum Command {
         #[arg(long)]
         date: Option<String>,
     },
-    /// List the sources with their status, last poll, last error and article count.
+    /// List the sources with their status, last poll, next poll and why, errors, article count.
     Sources,
+    /// Bring a source back (one retired by 410 Gone, say): by its id or URL.
+    Revive {
+        #[arg(value_name = "ID|URL")]
+        source: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -76,13 +85,14 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     let config = commands::load_config(&cli.config, cli.database)?;
     match cli.command {
         Command::Run => runtime()?.block_on(commands::run(config)),
-        Command::Once => runtime()?.block_on(commands::once(config)),
+        Command::Once { force } => runtime()?.block_on(commands::once(config, force)),
         Command::Export { out } => {
             let written = commands::export(&config.database, &out)?;
             eprintln!("gleaner: wrote {written} documents to {}", out.display());
             Ok(())
         }
         Command::Sources => commands::sources(&config.database),
+        Command::Revive { source } => commands::revive(&config.database, &source),
         Command::Render { .. } => unreachable!("handled above"),
     }
 }

@@ -1,16 +1,18 @@
-//! One poll of one source through every stage: fetch, parse, render, identify, in that order,
-//! ending in a [`PollRecord`] for the store. No SQL and no HTTP here: each stage's module owns
-//! its part; this is only the wiring, and it never fails: every error becomes a record.
+//! One poll of one source through every stage: fetch (politely), parse, render, identify, then
+//! plan the next poll, ending in a [`PollRecord`] for the store. No SQL and no HTTP here: each
+//! stage's module owns its part; this is only the wiring, and it never fails: every error
+//! becomes a record.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::dedup;
-use crate::feed;
-use crate::fetch::{Fetched, Fetcher, Validators};
+use crate::feed::{self, FeedHints};
+use crate::fetch::{Body, ErrorClass, FetchError, Fetched, Fetcher, ResponseMeta, Validators};
+use crate::politeness::Politeness;
 use crate::render;
-use crate::schedule;
+use crate::schedule::{self, Hints, Plan, Policy};
 use crate::store::{PollOutcome, PollRecord};
 
 /// What a poll needs to know of its source.
@@ -18,99 +20,250 @@ use crate::store::{PollOutcome, PollRecord};
 pub struct SourceToPoll {
     pub id: i64,
     pub url: String,
-    pub interval: Duration,
+    pub user_agent: String,
     pub timezone: Option<chrono_tz::Tz>,
     pub validators: Validators,
     /// Hash of the last body parsed: the same bytes again are not parsed again.
     pub body_hash: Option<String>,
+    pub policy: Policy,
+    /// Publication times of its latest items, for the adaptive interval.
+    pub history: Vec<DateTime<Utc>>,
+    /// The feed's own hints, from the last time it was parsed.
+    pub feed_hints: FeedHints,
+    pub consecutive_errors: u32,
+}
+
+impl SourceToPoll {
+    fn seed(&self) -> u64 {
+        schedule::seed_of(&self.url)
+    }
 }
 
 /// Polls `source` once and says what to write.
-pub async fn poll(fetcher: &Fetcher, source: &SourceToPoll) -> PollRecord {
+pub async fn poll(fetcher: &Fetcher, politeness: &Politeness, source: &SourceToPoll) -> PollRecord {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let outcome = match fetcher.fetch(&source.url, &source.validators).await {
-        Ok(Fetched::NotModified { status }) => PollOutcome::NotModified {
-            status: Some(status),
-        },
-        Ok(Fetched::Body(body)) => {
-            let body_hash = dedup::bytes_hash(&body.bytes);
-            if source.body_hash.as_deref() == Some(body_hash.as_str()) {
-                PollOutcome::Unchanged {
-                    status: body.status,
-                    bytes: body.bytes.len() as u64,
-                    validators: body.validators,
-                }
-            } else {
-                // Parsing and rendering are CPU work: keep them off the async workers.
-                let source = source.clone();
-                tokio::task::spawn_blocking(move || parse_and_render(&source, body, body_hash))
-                    .await
-                    .unwrap_or_else(|e| PollOutcome::Failed {
-                        status: None,
-                        bytes: None,
-                        class: "internal",
-                        message: format!("parsing stopped unexpectedly: {e}"),
-                    })
-            }
+    let fetched = fetcher
+        .fetch(
+            &source.url,
+            &source.validators,
+            &source.user_agent,
+            politeness,
+        )
+        .await;
+    let now = Utc::now();
+    let (outcome, meta, next) = match fetched {
+        Ok(Fetched::NotModified { status, meta }) => {
+            politeness.network_ok(tokio::time::Instant::now());
+            let next = after_success(source, now, &source.history, &source.feed_hints, &meta);
+            (
+                PollOutcome::NotModified {
+                    status: Some(status),
+                },
+                meta,
+                next,
+            )
         }
-        Err(e) => PollOutcome::Failed {
-            status: e.status,
-            bytes: None,
-            class: e.class.as_str(),
-            message: e.message,
-        },
+        Ok(Fetched::Body(body)) => {
+            politeness.network_ok(tokio::time::Instant::now());
+            let meta = body.meta.clone();
+            let outcome = outcome_of_body(source, body).await;
+            let next = match &outcome {
+                PollOutcome::Parsed { items, hints, .. } => {
+                    let published: Vec<DateTime<Utc>> = items
+                        .iter()
+                        .filter_map(|i| i.rendered.published_at)
+                        .collect();
+                    let history = if published.is_empty() {
+                        &source.history
+                    } else {
+                        &published
+                    };
+                    after_success(source, now, history, hints, &meta)
+                }
+                PollOutcome::Failed { .. } => after_error(source, now, &meta),
+                _ => after_success(source, now, &source.history, &source.feed_hints, &meta),
+            };
+            (outcome, meta, next)
+        }
+        Err(error) => failed(source, politeness, error, now),
     };
-    let (next_poll_at, next_poll_reason) = schedule::next_poll(started_at, source.interval);
     PollRecord {
         source_id: source.id,
         url: source.url.clone(),
         started_at,
         duration: clock.elapsed(),
-        next_poll_at,
-        next_poll_reason,
+        next,
+        validators_sent: source.validators.clone(),
+        meta,
         outcome,
     }
 }
 
-/// The record of a poll that failed before it could say more.
+/// A body: unchanged since last time, or parsed into items.
+async fn outcome_of_body(source: &SourceToPoll, body: Body) -> PollOutcome {
+    let body_hash = dedup::bytes_hash(&body.bytes);
+    if source.body_hash.as_deref() == Some(body_hash.as_str()) {
+        return PollOutcome::Unchanged {
+            status: body.status,
+            bytes: body.bytes.len() as u64,
+            validators: body.validators,
+        };
+    }
+    // Parsing and rendering are CPU work: keep them off the async workers.
+    let source = source.clone();
+    tokio::task::spawn_blocking(move || parse_and_render(&source, body, body_hash))
+        .await
+        .unwrap_or_else(|e| PollOutcome::Failed {
+            status: None,
+            bytes: None,
+            class: "internal",
+            message: format!("parsing stopped unexpectedly: {e}"),
+            charged: true,
+            retry_after: None,
+            block_host: None,
+        })
+}
+
+/// A failed fetch: charged to the feed, or not (rate limits, a local outage, a 410).
+fn failed(
+    source: &SourceToPoll,
+    politeness: &Politeness,
+    error: FetchError,
+    now: DateTime<Utc>,
+) -> (PollOutcome, ResponseMeta, Plan) {
+    if error.status.is_some() {
+        politeness.network_ok(tokio::time::Instant::now());
+    }
+    let host = error.host.clone().unwrap_or_default();
+    let meta = error.meta.clone();
+    let (charged, next, block_host) = match error.class {
+        ErrorClass::RateLimited => {
+            // No Retry-After on a 429: wait at least an hour, and longer when the interval is.
+            let fallback = now + chrono::Duration::hours(1);
+            let base = schedule::interval(&source.policy, &source.history).0;
+            let retry_at = error.retry_after.unwrap_or_else(|| {
+                fallback.max(now + chrono::Duration::from_std(base).unwrap_or_default())
+            });
+            let block = (error.status == Some(429)).then(|| host.clone());
+            (false, schedule::after_retry_after(now, retry_at), block)
+        }
+        ErrorClass::Gone => (
+            false,
+            Plan {
+                at: now,
+                reason: schedule::Reason::Interval,
+            },
+            None,
+        ),
+        class
+            if class.is_network()
+                && politeness.network_failed(&host, tokio::time::Instant::now()) =>
+        {
+            (
+                false,
+                schedule::during_outage(now, &source.policy, source.seed()),
+                None,
+            )
+        }
+        _ => (true, after_error(source, now, &meta), None),
+    };
+    let retry_after = match error.class {
+        ErrorClass::RateLimited => Some(next.at),
+        _ => error.retry_after,
+    };
+    let outcome = PollOutcome::Failed {
+        status: error.status,
+        bytes: None,
+        class: error.class.as_str(),
+        message: error.message,
+        charged,
+        retry_after,
+        block_host,
+    };
+    (outcome, meta, next)
+}
+
+fn hints(feed: &FeedHints, meta: &ResponseMeta) -> Hints {
+    Hints {
+        max_age: meta.max_age,
+        expires: meta.expires,
+        ttl: feed.ttl,
+        update_period: feed.update_period,
+        skip_hours: feed.skip_hours,
+        skip_days: feed.skip_days,
+    }
+}
+
+fn after_success(
+    source: &SourceToPoll,
+    now: DateTime<Utc>,
+    history: &[DateTime<Utc>],
+    feed_hints: &FeedHints,
+    meta: &ResponseMeta,
+) -> Plan {
+    schedule::after_success(
+        now,
+        &source.policy,
+        history,
+        &hints(feed_hints, meta),
+        source.seed(),
+    )
+}
+
+fn after_error(source: &SourceToPoll, now: DateTime<Utc>, meta: &ResponseMeta) -> Plan {
+    schedule::after_error(
+        now,
+        &source.policy,
+        &source.history,
+        &hints(&source.feed_hints, meta),
+        source.consecutive_errors.saturating_add(1),
+        source.seed(),
+    )
+}
+
+/// The record of a poll that failed before it could say more (a bug caught, say).
 pub fn failure(
     source: &SourceToPoll,
-    started_at: chrono::DateTime<Utc>,
+    started_at: DateTime<Utc>,
     class: &'static str,
     message: String,
 ) -> PollRecord {
-    let (next_poll_at, next_poll_reason) = schedule::next_poll(started_at, source.interval);
+    let now = Utc::now();
     PollRecord {
         source_id: source.id,
         url: source.url.clone(),
         started_at,
-        duration: (Utc::now() - started_at).to_std().unwrap_or_default(),
-        next_poll_at,
-        next_poll_reason,
+        duration: (now - started_at).to_std().unwrap_or_default(),
+        next: after_error(source, now, &ResponseMeta::default()),
+        validators_sent: source.validators.clone(),
+        meta: ResponseMeta::default(),
         outcome: PollOutcome::Failed {
             status: None,
             bytes: None,
             class,
             message,
+            charged: true,
+            retry_after: None,
+            block_host: None,
         },
     }
 }
 
 /// The CPU-bound stages: bytes to entries to documents to identified items.
-pub fn parse_and_render(
-    source: &SourceToPoll,
-    body: crate::fetch::Body,
-    body_hash: String,
-) -> PollOutcome {
+pub fn parse_and_render(source: &SourceToPoll, body: Body, body_hash: String) -> PollOutcome {
     let bytes = body.bytes.len() as u64;
-    let base = (!source.url.starts_with("file:")).then_some(source.url.as_str());
+    let final_url = body.meta.final_url(&source.url).to_owned();
+    let base = (!final_url.starts_with("file:")).then_some(final_url.as_str());
     match feed::parse(&body.bytes, body.content_type.as_deref(), base) {
         Err(e) => PollOutcome::Failed {
             status: body.status,
             bytes: Some(bytes),
             class: e.class(),
             message: e.to_string(),
+            charged: true,
+            retry_after: None,
+            block_host: None,
         },
         Ok(parsed) => {
             let seen_at = Utc::now();
@@ -130,6 +283,7 @@ pub fn parse_and_render(
                     .map(crate::text::clean_title)
                     .filter(|t| !t.is_empty()),
                 site_url: parsed.site_url,
+                hints: parsed.hints,
                 items: dedup::identify(&source.url, rendered),
             }
         }

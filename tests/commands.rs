@@ -192,7 +192,7 @@ fn sources_lists_status_errors_and_counts() {
         "{working}"
     );
     let down = text.lines().find(|l| l.ends_with("Down")).expect(&text);
-    assert!(down.contains("interval"), "{down}");
+    assert!(down.contains("backoff"), "{down}");
     assert!(text.contains("last error: http_5xx: HTTP 503"), "{text}");
 }
 

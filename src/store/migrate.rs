@@ -6,11 +6,18 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Every migration, in order: (version, file name, SQL). Version N is `migrations/000N_*.sql`.
-pub const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "0001_initial.sql",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "0001_initial.sql",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "0002_politeness.sql",
+        include_str!("../../migrations/0002_politeness.sql"),
+    ),
+];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> u32 {

@@ -87,6 +87,13 @@ pub fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Brings the source named by `source` (its id, URL or a former URL) back to `active` and due
+/// now, whatever its status (`gone`, say). Returns its URL, or `None` when no source matches.
+pub fn revive(path: &Path, source: &str) -> Result<Option<String>, StoreError> {
+    let conn = open_for_writing(path)?;
+    poll::revive(&conn, source)
+}
+
 /// Read access for the commands (`sources`, `export`): never creates or migrates anything.
 pub struct Reader {
     conn: Connection,

@@ -1,5 +1,6 @@
-//! Writing what a poll found: the `fetches` row, the source's new state, and every item filed
-//! as a new article, a new entry of a known article, an edit (a new revision) or a repeat.
+//! Writing what a poll found: the `fetches` row, the source's new state (validators, hints,
+//! errors, a permanent move, `gone`), and every item filed as a new article, a new entry of a
+//! known article, an edit (a new revision) or a repeat.
 
 use std::time::Duration;
 
@@ -8,7 +9,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, parse_timestamp, timestamp};
 use crate::dedup::Item;
-use crate::fetch::Validators;
+use crate::feed::FeedHints;
+use crate::fetch::{ResponseMeta, Validators};
+use crate::schedule::Plan;
+
+/// Polls in a row that must see the same permanent redirect before the source moves.
+pub const REDIRECT_POLLS_TO_MOVE: i64 = 3;
 
 /// The outcome of one poll of one source, ready to be written.
 #[derive(Debug)]
@@ -17,8 +23,9 @@ pub struct PollRecord {
     pub url: String,
     pub started_at: DateTime<Utc>,
     pub duration: Duration,
-    pub next_poll_at: DateTime<Utc>,
-    pub next_poll_reason: &'static str,
+    pub next: Plan,
+    pub validators_sent: Validators,
+    pub meta: ResponseMeta,
     pub outcome: PollOutcome,
 }
 
@@ -39,6 +46,7 @@ pub enum PollOutcome {
         body_hash: String,
         feed_title: Option<String>,
         site_url: Option<String>,
+        hints: FeedHints,
         items: Vec<Item>,
     },
     Failed {
@@ -46,15 +54,22 @@ pub enum PollOutcome {
         bytes: Option<u64>,
         class: &'static str,
         message: String,
+        /// Counted against the feed: false for rate limits and a local outage.
+        charged: bool,
+        retry_after: Option<DateTime<Utc>>,
+        /// A host to leave alone until `retry_after` (a 429).
+        block_host: Option<String>,
     },
 }
 
-/// What a poll added to the archive.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a poll changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PollCounts {
     pub seen: u64,
     pub new: u64,
     pub updated: u64,
+    /// The source's new URL when this poll moved it (a permanent redirect that held).
+    pub moved_to: Option<String>,
 }
 
 /// A configured source as the database knows it.
@@ -66,6 +81,11 @@ pub struct SourceState {
     pub validators: Validators,
     pub body_hash: Option<String>,
     pub next_poll_at: Option<DateTime<Utc>>,
+    pub next_poll_reason: Option<String>,
+    pub consecutive_errors: u32,
+    pub hints: FeedHints,
+    /// Publication times of its latest articles, newest first.
+    pub history: Vec<DateTime<Utc>>,
 }
 
 /// A source of the configuration, as the database needs it.
@@ -76,7 +96,9 @@ pub struct SourceSpec {
 }
 
 /// Makes `sources` match the configuration: new sources added, names updated, sources no longer
-/// configured marked `removed` (their articles stay). Returns the configured sources in order.
+/// configured marked `removed` (their articles stay; a `gone` one stays gone unless it is put
+/// back after removal). A configured URL that a source moved away from maps to that source.
+/// Returns the configured sources in order.
 pub(super) fn sync_sources(
     tx: &Connection,
     specs: &[SourceSpec],
@@ -84,54 +106,138 @@ pub(super) fn sync_sources(
 ) -> Result<Vec<SourceState>, StoreError> {
     let now = timestamp(now);
     tx.execute(
-        "UPDATE sources SET status = 'removed' WHERE status <> 'removed'",
-        [],
+        "UPDATE sources SET status = 'removed' WHERE status <> 'removed'
+           AND id NOT IN (SELECT id FROM sources WHERE url IN (SELECT value FROM json_each(?1)))
+           AND id NOT IN (SELECT source_id FROM source_aliases WHERE url IN (SELECT value FROM json_each(?1)))",
+        [serde_json::to_string(&specs.iter().map(|s| &s.url).collect::<Vec<_>>())
+            .unwrap_or_default()],
     )?;
+    let mut alias = tx.prepare_cached("SELECT source_id FROM source_aliases WHERE url = ?1")?;
     let mut upsert = tx.prepare_cached(
         "INSERT INTO sources (url, name, added_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (url) DO UPDATE SET name = excluded.name
          RETURNING id",
     )?;
+    let mut rename = tx.prepare_cached("UPDATE sources SET name = ?2 WHERE id = ?1")?;
     let mut revive = tx.prepare_cached(
-        "UPDATE sources SET status = CASE WHEN status = 'removed' THEN 'active' ELSE status END
-         WHERE id = ?1",
+        "UPDATE sources SET status = 'active', next_poll_at = NULL, next_poll_reason = NULL
+         WHERE id = ?1 AND status = 'removed'",
     )?;
     let mut select = tx.prepare_cached(
-        "SELECT status, etag, last_modified, body_hash, next_poll_at FROM sources WHERE id = ?1",
+        "SELECT url, status, etag, last_modified, body_hash, next_poll_at, next_poll_reason,
+                consecutive_errors, hint_ttl_seconds, hint_update_seconds, skip_hours, skip_days
+         FROM sources WHERE id = ?1",
+    )?;
+    let mut history = tx.prepare_cached(
+        "SELECT a.published_at FROM entries e JOIN articles a ON a.id = e.article_id
+         WHERE e.source_id = ?1 AND a.published_at IS NOT NULL
+         ORDER BY a.published_at DESC LIMIT ?2",
     )?;
     let mut states = Vec::with_capacity(specs.len());
     for spec in specs {
-        let id: i64 = upsert.query_row(params![spec.url, spec.name, now], |r| r.get(0))?;
+        let moved: Option<i64> = alias.query_row([&spec.url], |r| r.get(0)).optional()?;
+        let id: i64 = match moved {
+            Some(id) => {
+                rename.execute(params![id, spec.name])?;
+                id
+            }
+            None => upsert.query_row(params![spec.url, spec.name, now], |r| r.get(0))?,
+        };
         revive.execute([id])?;
-        let state = select.query_row([id], |r| {
+        let mut state = select.query_row([id], |r| {
+            let seconds = |v: Option<i64>| v.map(|s| Duration::from_secs(s.max(0) as u64));
             Ok(SourceState {
                 id,
-                url: spec.url.clone(),
-                status: r.get(0)?,
+                url: r.get(0)?,
+                status: r.get(1)?,
                 validators: Validators {
-                    etag: r.get(1)?,
-                    last_modified: r.get(2)?,
+                    etag: r.get(2)?,
+                    last_modified: r.get(3)?,
                 },
-                body_hash: r.get(3)?,
+                body_hash: r.get(4)?,
                 next_poll_at: r
-                    .get::<_, Option<String>>(4)?
+                    .get::<_, Option<String>>(5)?
                     .as_deref()
                     .and_then(parse_timestamp),
+                next_poll_reason: r.get(6)?,
+                consecutive_errors: r.get::<_, i64>(7)?.clamp(0, i64::from(u32::MAX)) as u32,
+                hints: FeedHints {
+                    ttl: seconds(r.get(8)?),
+                    update_period: seconds(r.get(9)?),
+                    skip_hours: r.get::<_, i64>(10)? as u32,
+                    skip_days: r.get::<_, i64>(11)? as u8,
+                },
+                history: Vec::new(),
             })
         })?;
+        state.history = history
+            .query_map(params![id, crate::schedule::HISTORY as i64], |r| {
+                r.get::<_, String>(0)
+            })?
+            .filter_map(|t| t.ok().as_deref().and_then(parse_timestamp))
+            .collect();
         states.push(state);
     }
     Ok(states)
 }
 
+/// Hosts that asked (429) not to be polled before a time still to come.
+pub(super) fn host_blocks(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT host, until FROM host_blocks WHERE until > ?1")?;
+    let rows = stmt.query_map([timestamp(now)], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    Ok(rows
+        .filter_map(Result::ok)
+        .filter_map(|(host, until)| Some((host, parse_timestamp(&until)?)))
+        .collect())
+}
+
+/// Forgets fetches older than `cutoff` and host blocks that have expired.
+pub(super) fn prune(
+    conn: &Connection,
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let removed = conn.execute(
+        "DELETE FROM fetches WHERE started_at < ?1",
+        [timestamp(cutoff)],
+    )?;
+    conn.execute(
+        "DELETE FROM host_blocks WHERE until <= ?1",
+        [timestamp(now)],
+    )?;
+    Ok(removed)
+}
+
+/// Brings a `gone` source (or any source, by id or URL) back to `active`, due now.
+pub(super) fn revive(conn: &Connection, source: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "UPDATE sources SET status = 'active', next_poll_at = NULL, next_poll_reason = NULL,
+                    consecutive_errors = 0
+             WHERE (CAST(id AS TEXT) = ?1 OR url = ?1
+                    OR id IN (SELECT source_id FROM source_aliases WHERE url = ?1))
+               AND status <> 'removed'
+             RETURNING url",
+            [source],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// Writes one poll. Runs inside the caller's transaction (or savepoint).
 pub(super) fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollCounts, StoreError> {
     let started = timestamp(record.started_at);
-    let next = timestamp(record.next_poll_at);
+    let next = timestamp(record.next.at);
+    let reason = record.next.reason.as_str();
     let mut counts = PollCounts::default();
-    let (status, not_modified, bytes, error) = match &record.outcome {
-        PollOutcome::NotModified { status } => (*status, true, None, None),
-        PollOutcome::Unchanged { status, bytes, .. } => (*status, false, Some(*bytes), None),
+    let (status, not_modified, bytes) = match &record.outcome {
+        PollOutcome::NotModified { status } => (*status, true, None),
+        PollOutcome::Unchanged { status, bytes, .. } => (*status, false, Some(*bytes)),
         PollOutcome::Parsed {
             status,
             bytes,
@@ -139,21 +245,36 @@ pub(super) fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollCo
             ..
         } => {
             counts = file_items(tx, record.source_id, items, &started)?;
-            (*status, false, Some(*bytes), None)
+            (*status, false, Some(*bytes))
         }
+        PollOutcome::Failed { status, bytes, .. } => (*status, false, *bytes),
+    };
+    let (error_class, error_message, charged, retry_after) = match &record.outcome {
         PollOutcome::Failed {
-            status,
-            bytes,
             class,
             message,
-        } => (*status, false, *bytes, Some((*class, message.as_str()))),
+            charged,
+            retry_after,
+            ..
+        } => (Some(*class), Some(message.as_str()), *charged, *retry_after),
+        _ => (None, None, true, None),
     };
+    let redirects = (!record.meta.redirects.is_empty()).then(|| {
+        record
+            .meta
+            .redirects
+            .iter()
+            .map(|(status, url)| format!("{status} {url}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
 
     tx.prepare_cached(
         "INSERT INTO fetches (source_id, started_at, url, http_status, not_modified, bytes,
                               duration_ms, items_seen, items_new, items_updated,
-                              error_class, error_message)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                              error_class, error_message, wire_bytes, etag_sent,
+                              last_modified_sent, retry_after, redirects, charged)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         record.source_id,
@@ -166,37 +287,70 @@ pub(super) fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollCo
         counts.seen as i64,
         counts.new as i64,
         counts.updated as i64,
-        error.map(|e| e.0),
-        error.map(|e| e.1),
+        error_class,
+        error_message,
+        record.meta.wire_bytes.map(|b| b as i64),
+        record.validators_sent.etag,
+        record.validators_sent.last_modified,
+        retry_after.map(timestamp),
+        redirects,
+        charged,
     ])?;
 
-    match (&record.outcome, error) {
-        (_, Some((class, message))) => {
+    match &record.outcome {
+        PollOutcome::Failed {
+            class: "gone",
+            message,
+            ..
+        } => {
+            tx.prepare_cached(
+                "UPDATE sources SET status = 'gone', last_polled_at = ?2, next_poll_at = NULL,
+                        next_poll_reason = 'gone', last_error = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                record.source_id,
+                started,
+                format!("gone: {message}")
+            ])?;
+        }
+        PollOutcome::Failed {
+            class,
+            message,
+            charged,
+            retry_after,
+            block_host,
+            ..
+        } => {
             tx.prepare_cached(
                 "UPDATE sources SET last_polled_at = ?2, next_poll_at = ?3, next_poll_reason = ?4,
-                        consecutive_errors = consecutive_errors + 1, last_error = ?5
+                        consecutive_errors = consecutive_errors + ?5,
+                        last_error = CASE WHEN ?5 = 1 THEN ?6 ELSE last_error END
                  WHERE id = ?1",
             )?
             .execute(params![
                 record.source_id,
                 started,
                 next,
-                record.next_poll_reason,
+                reason,
+                i64::from(*charged),
                 format!("{class}: {message}")
             ])?;
+            if let (Some(host), Some(until)) = (block_host, retry_after) {
+                tx.prepare_cached(
+                    "INSERT INTO host_blocks (host, until) VALUES (?1, ?2)
+                     ON CONFLICT (host) DO UPDATE SET until = max(until, excluded.until)",
+                )?
+                .execute(params![host, timestamp(*until)])?;
+            }
         }
-        (outcome, None) => {
+        outcome => {
             tx.prepare_cached(
                 "UPDATE sources SET last_polled_at = ?2, last_success_at = ?2, next_poll_at = ?3,
                         next_poll_reason = ?4, consecutive_errors = 0, last_error = NULL
                  WHERE id = ?1",
             )?
-            .execute(params![
-                record.source_id,
-                started,
-                next,
-                record.next_poll_reason
-            ])?;
+            .execute(params![record.source_id, started, next, reason])?;
             let validators = match outcome {
                 PollOutcome::Unchanged { validators, .. }
                 | PollOutcome::Parsed { validators, .. } => Some(validators),
@@ -212,24 +366,82 @@ pub(super) fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollCo
                 body_hash,
                 feed_title,
                 site_url,
+                hints,
                 ..
             } = outcome
             {
+                let seconds = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
                 tx.prepare_cached(
                     "UPDATE sources SET body_hash = ?2, title = coalesce(?3, title),
-                            site_url = coalesce(?4, site_url)
+                            site_url = coalesce(?4, site_url), hint_ttl_seconds = ?5,
+                            hint_update_seconds = ?6, skip_hours = ?7, skip_days = ?8
                      WHERE id = ?1",
                 )?
                 .execute(params![
                     record.source_id,
                     body_hash,
                     feed_title,
-                    site_url
+                    site_url,
+                    seconds(hints.ttl),
+                    seconds(hints.update_period),
+                    i64::from(hints.skip_hours),
+                    i64::from(hints.skip_days)
                 ])?;
             }
         }
     }
+    counts.moved_to = follow_permanent_redirect(tx, record)?;
     Ok(counts)
+}
+
+/// Counts polls that saw the same permanent redirect in a row; moves the source when the count
+/// reaches [`REDIRECT_POLLS_TO_MOVE`], keeping the old URL as an alias. Returns the new URL when
+/// it moved.
+fn follow_permanent_redirect(
+    tx: &Connection,
+    record: &PollRecord,
+) -> Result<Option<String>, StoreError> {
+    let Some(target) = record.meta.permanent_redirect() else {
+        tx.prepare_cached(
+            "UPDATE sources SET redirect_to = NULL, redirect_polls = 0
+             WHERE id = ?1 AND redirect_to IS NOT NULL",
+        )?
+        .execute([record.source_id])?;
+        return Ok(None);
+    };
+    let polls: i64 = tx
+        .prepare_cached(
+            "UPDATE sources SET
+                 redirect_polls = CASE WHEN redirect_to = ?2 THEN redirect_polls + 1 ELSE 1 END,
+                 redirect_to = ?2
+             WHERE id = ?1 RETURNING redirect_polls",
+        )?
+        .query_row(params![record.source_id, target], |r| r.get(0))?;
+    if polls < REDIRECT_POLLS_TO_MOVE {
+        return Ok(None);
+    }
+    let taken: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM sources WHERE url = ?1)")?
+        .query_row([target], |r| r.get(0))?;
+    if taken {
+        // Another configured source already polls the target: keep both as they are.
+        return Ok(None);
+    }
+    let now = timestamp(Utc::now());
+    tx.prepare_cached(
+        "INSERT INTO source_aliases (url, source_id, moved_at)
+         SELECT url, id, ?2 FROM sources WHERE id = ?1
+         ON CONFLICT (url) DO UPDATE SET source_id = excluded.source_id, moved_at = excluded.moved_at",
+    )?
+    .execute(params![record.source_id, now])?;
+    tx.prepare_cached("DELETE FROM source_aliases WHERE url = ?1")?
+        .execute([target])?;
+    tx.prepare_cached(
+        "UPDATE sources SET url = ?2, redirect_to = NULL, redirect_polls = 0 WHERE id = ?1",
+    )?
+    .execute(params![record.source_id, target])?;
+    tracing::info!(from = %record.url, to = %target, "source moved after repeated permanent redirects");
+    Ok(Some(target.to_owned()))
 }
 
 /// Files every item of a parsed document; see the module doc for the four cases.

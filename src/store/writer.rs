@@ -5,7 +5,7 @@
 
 use std::thread::JoinHandle;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,14 +17,19 @@ const BATCH_ITEMS: usize = 2_000;
 const QUEUE: usize = 256;
 
 enum Job {
-    Sync(
-        Vec<SourceSpec>,
-        oneshot::Sender<Result<Vec<SourceState>, StoreError>>,
-    ),
+    Sync(Vec<SourceSpec>, oneshot::Sender<Result<Synced, StoreError>>),
     Poll(
         Box<PollRecord>,
         oneshot::Sender<Result<PollCounts, StoreError>>,
     ),
+    Prune(DateTime<Utc>, oneshot::Sender<Result<usize, StoreError>>),
+}
+
+/// The configured sources as the database knows them, and the hosts that asked for quiet.
+#[derive(Debug)]
+pub struct Synced {
+    pub sources: Vec<SourceState>,
+    pub host_blocks: Vec<(String, DateTime<Utc>)>,
 }
 
 /// A cheap, cloneable way to send writes to the writer thread.
@@ -66,13 +71,20 @@ impl Writer {
 }
 
 impl WriterHandle {
-    pub async fn sync_sources(
-        &self,
-        specs: Vec<SourceSpec>,
-    ) -> Result<Vec<SourceState>, StoreError> {
+    pub async fn sync_sources(&self, specs: Vec<SourceSpec>) -> Result<Synced, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job::Sync(specs, reply))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Forgets fetches started before `cutoff` (the retention) and expired host blocks.
+    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Prune(cutoff, reply))
             .await
             .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
@@ -102,6 +114,9 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>) {
             Job::Sync(specs, reply) => {
                 let _ = reply.send(sync(&mut conn, &specs));
             }
+            Job::Prune(cutoff, reply) => {
+                let _ = reply.send(poll::prune(&conn, cutoff, Utc::now()));
+            }
             Job::Poll(first, reply) => {
                 let mut batch = vec![(first, reply)];
                 let mut items = batch[0].0.item_count();
@@ -128,11 +143,16 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>) {
     }
 }
 
-fn sync(conn: &mut Connection, specs: &[SourceSpec]) -> Result<Vec<SourceState>, StoreError> {
+fn sync(conn: &mut Connection, specs: &[SourceSpec]) -> Result<Synced, StoreError> {
     let tx = conn.transaction()?;
-    let states = poll::sync_sources(&tx, specs, Utc::now())?;
+    let now = Utc::now();
+    let sources = poll::sync_sources(&tx, specs, now)?;
+    let host_blocks = poll::host_blocks(&tx, now)?;
     tx.commit()?;
-    Ok(states)
+    Ok(Synced {
+        sources,
+        host_blocks,
+    })
 }
 
 type Reply = oneshot::Sender<Result<PollCounts, StoreError>>;

@@ -320,9 +320,21 @@ impl Workspace {
         std::fs::write(self.config(), text).unwrap();
     }
 
-    /// `gleaner once` on this workspace; asserts success.
+    /// `gleaner once --force` on this workspace (poll every source now); asserts success.
     pub fn once(&self) -> Output {
-        let output = run(&["--config", self.config().to_str().unwrap(), "once"]);
+        self.run_once(&["--force"])
+    }
+
+    /// `gleaner once` (only the sources that are due); asserts success.
+    pub fn once_due(&self) -> Output {
+        self.run_once(&[])
+    }
+
+    fn run_once(&self, extra: &[&str]) -> Output {
+        let config = self.config();
+        let mut args = vec!["--config", config.to_str().unwrap(), "once"];
+        args.extend_from_slice(extra);
+        let output = run(&args);
         assert!(
             output.status.success(),
             "gleaner once failed: {}",

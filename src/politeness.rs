@@ -1,0 +1,209 @@
+//! Being a good guest: at most `per_host` requests in flight to one host and a least gap
+//! between two of them, hosts that said "too many requests" left alone until they said, and a
+//! local network outage told apart from dead feeds. Shared by every poll of the daemon.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// Failures from this many different hosts, with no success in between, mean the network is
+/// down here.
+const OUTAGE_HOSTS: usize = 3;
+/// How far back the outage detector looks.
+const OUTAGE_WINDOW: Duration = Duration::from_secs(120);
+
+#[derive(Debug)]
+struct Host {
+    in_flight: Arc<Semaphore>,
+    /// When the next request to this host may start.
+    next_start: Mutex<Instant>,
+}
+
+/// The politeness state of the daemon: cheap to share (`Arc`), safe from many tasks.
+#[derive(Debug)]
+pub struct Politeness {
+    per_host: usize,
+    host_delay: Duration,
+    hosts: Mutex<HashMap<String, Arc<Host>>>,
+    blocked: Mutex<HashMap<String, DateTime<Utc>>>,
+    outage: Mutex<OutageDetector>,
+}
+
+/// Held while a request to a host is in flight.
+pub struct HostPermit {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Politeness {
+    pub fn new(per_host: usize, host_delay: Duration) -> Politeness {
+        Politeness {
+            per_host: per_host.max(1),
+            host_delay,
+            hosts: Mutex::default(),
+            blocked: Mutex::default(),
+            outage: Mutex::default(),
+        }
+    }
+
+    /// Waits for a slot to `host` and for the gap since the last request to it to pass.
+    pub async fn acquire(&self, host: &str) -> HostPermit {
+        let host_state = {
+            let mut hosts = lock(&self.hosts);
+            Arc::clone(hosts.entry(host.to_owned()).or_insert_with(|| {
+                Arc::new(Host {
+                    in_flight: Arc::new(Semaphore::new(self.per_host)),
+                    next_start: Mutex::new(Instant::now()),
+                })
+            }))
+        };
+        let permit = Arc::clone(&host_state.in_flight)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let start = {
+            let mut next = lock(&host_state.next_start);
+            let start = (*next).max(Instant::now());
+            *next = start + self.host_delay;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+        HostPermit { _permit: permit }
+    }
+
+    /// No request to `host` before `until` (a 429 for the whole host).
+    pub fn block_host(&self, host: &str, until: DateTime<Utc>) {
+        let mut blocked = lock(&self.blocked);
+        let entry = blocked.entry(host.to_owned()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    /// When `host` may be asked again, if it is blocked at `now`.
+    pub fn blocked_until(&self, host: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        lock(&self.blocked)
+            .get(host)
+            .copied()
+            .filter(|until| *until > now)
+    }
+
+    /// Notes a request that reached its server (any HTTP answer): the network is up.
+    pub fn network_ok(&self, now: Instant) {
+        lock(&self.outage).success(now);
+    }
+
+    /// Notes a network failure (DNS, connect, timeout) from `host` and says whether the network
+    /// looks down here, in which case the failure is no fault of the feed. Logs once when an
+    /// outage begins.
+    pub fn network_failed(&self, host: &str, now: Instant) -> bool {
+        let mut outage = lock(&self.outage);
+        let was_down = outage.is_down();
+        outage.failure(host, now);
+        let down = outage.is_down();
+        if down && !was_down {
+            tracing::warn!(
+                hosts = OUTAGE_HOSTS,
+                "requests to many hosts fail at once: the network looks down here; \
+                 no source is charged an error until it is back"
+            );
+        }
+        down
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere must not stop the politeness of every other poll.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Tells a local outage (many hosts failing at once) from a dead feed.
+#[derive(Debug, Default)]
+pub struct OutageDetector {
+    failures: Vec<(String, Instant)>,
+    down: bool,
+}
+
+impl OutageDetector {
+    pub fn success(&mut self, now: Instant) {
+        if self.down {
+            tracing::info!("requests succeed again: the network is back");
+        }
+        self.down = false;
+        self.failures.clear();
+        let _ = now;
+    }
+
+    pub fn failure(&mut self, host: &str, now: Instant) {
+        self.failures
+            .retain(|(_, at)| now.duration_since(*at) <= OUTAGE_WINDOW);
+        self.failures.push((host.to_owned(), now));
+        let hosts: HashSet<&str> = self.failures.iter().map(|(h, _)| h.as_str()).collect();
+        if hosts.len() >= OUTAGE_HOSTS {
+            self.down = true;
+        }
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outage_needs_several_hosts_and_ends_with_a_success() {
+        let t0 = Instant::now();
+        let mut d = OutageDetector::default();
+        d.failure("a", t0);
+        d.failure("a", t0);
+        d.failure("b", t0);
+        assert!(!d.is_down(), "two hosts can both be dead");
+        d.failure("c", t0 + Duration::from_secs(1));
+        assert!(d.is_down());
+        d.success(t0 + Duration::from_secs(2));
+        assert!(!d.is_down());
+        // Failures spread beyond the window do not add up.
+        d.failure("a", t0);
+        d.failure("b", t0 + Duration::from_secs(100));
+        d.failure("c", t0 + Duration::from_secs(300));
+        assert!(!d.is_down());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_to_one_host_are_limited_and_spaced() {
+        let p = Arc::new(Politeness::new(2, Duration::from_secs(1)));
+        let start = Instant::now();
+        let mut starts = Vec::new();
+        for _ in 0..4 {
+            let _permit = p.acquire("h").await;
+            starts.push(start.elapsed().as_secs());
+        }
+        assert_eq!(starts, vec![0, 1, 2, 3]);
+        // Another host is not held up by the first.
+        let other = Instant::now();
+        let _a = p.acquire("other").await;
+        assert_eq!(other.elapsed(), Duration::ZERO);
+        // Two in flight at most: a third waits until one is released.
+        let _b = p.acquire("other").await;
+        let third = tokio::time::timeout(Duration::from_secs(60), p.acquire("other")).await;
+        assert!(third.is_err());
+    }
+
+    #[test]
+    fn blocked_hosts_until_the_time_given() {
+        let p = Politeness::new(1, Duration::ZERO);
+        let now = Utc::now();
+        let later = now + chrono::Duration::minutes(5);
+        p.block_host("h", later);
+        p.block_host("h", now + chrono::Duration::minutes(1));
+        assert_eq!(p.blocked_until("h", now), Some(later));
+        assert_eq!(p.blocked_until("h", later), None);
+        assert_eq!(p.blocked_until("other", now), None);
+    }
+}
