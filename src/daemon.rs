@@ -110,6 +110,9 @@ impl Daemon {
         for (host, until) in &synced.host_blocks {
             politeness.block_host(host, *until);
         }
+        if let Some(at) = synced.last_network_success {
+            politeness.network_seen_up(at);
+        }
         let sources = config
             .sources
             .iter()

@@ -134,7 +134,8 @@ pub struct FetchError {
     pub retry_after: Option<DateTime<Utc>>,
     /// The host that failed (after redirects), for per-host rules.
     pub host: Option<String>,
-    pub meta: ResponseMeta,
+    /// Boxed: most errors carry no redirects, and a small error keeps results small.
+    pub meta: Box<ResponseMeta>,
 }
 
 impl FetchError {
@@ -145,7 +146,7 @@ impl FetchError {
             message: message.into(),
             retry_after: None,
             host: None,
-            meta: ResponseMeta::default(),
+            meta: Box::default(),
         }
     }
 }
@@ -208,7 +209,7 @@ impl Fetcher {
             let host = current.host_str().unwrap_or_default().to_owned();
             let at_host = |mut e: FetchError, meta: &ResponseMeta| {
                 e.host = Some(host.clone());
-                e.meta = meta.clone();
+                e.meta = Box::new(meta.clone());
                 e
             };
             let mut response = {

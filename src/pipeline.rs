@@ -54,7 +54,7 @@ pub async fn poll(fetcher: &Fetcher, politeness: &Politeness, source: &SourceToP
     let now = Utc::now();
     let (outcome, meta, next) = match fetched {
         Ok(Fetched::NotModified { status, meta }) => {
-            politeness.network_ok(tokio::time::Instant::now());
+            politeness.network_ok(Utc::now());
             let next = after_success(source, now, &source.history, &source.feed_hints, &meta);
             (
                 PollOutcome::NotModified {
@@ -65,7 +65,9 @@ pub async fn poll(fetcher: &Fetcher, politeness: &Politeness, source: &SourceToP
             )
         }
         Ok(Fetched::Body(body)) => {
-            politeness.network_ok(tokio::time::Instant::now());
+            if body.status.is_some() {
+                politeness.network_ok(Utc::now());
+            }
             let meta = body.meta.clone();
             let outcome = outcome_of_body(source, body).await;
             let next = match &outcome {
@@ -133,10 +135,10 @@ fn failed(
     now: DateTime<Utc>,
 ) -> (PollOutcome, ResponseMeta, Plan) {
     if error.status.is_some() {
-        politeness.network_ok(tokio::time::Instant::now());
+        politeness.network_ok(Utc::now());
     }
     let host = error.host.clone().unwrap_or_default();
-    let meta = error.meta.clone();
+    let meta = (*error.meta).clone();
     let (charged, next, block_host) = match error.class {
         ErrorClass::RateLimited => {
             // No Retry-After on a 429: wait at least an hour, and longer when the interval is.
@@ -156,16 +158,12 @@ fn failed(
             },
             None,
         ),
-        class
-            if class.is_network()
-                && politeness.network_failed(&host, tokio::time::Instant::now()) =>
-        {
-            (
-                false,
-                schedule::during_outage(now, &source.policy, source.seed()),
-                None,
-            )
-        }
+        // A network failure is the feed's fault only when the network is known to be up.
+        class if class.is_network() && !politeness.network_failed(&host, now) => (
+            false,
+            schedule::during_outage(now, &source.policy, source.seed()),
+            None,
+        ),
         _ => (true, after_error(source, now, &meta), None),
     };
     let retry_after = match error.class {

@@ -90,26 +90,31 @@ impl Politeness {
     }
 
     /// Notes a request that reached its server (any HTTP answer): the network is up.
-    pub fn network_ok(&self, now: Instant) {
+    pub fn network_ok(&self, now: DateTime<Utc>) {
         lock(&self.outage).success(now);
     }
 
-    /// Notes a network failure (DNS, connect, timeout) from `host` and says whether the network
-    /// looks down here, in which case the failure is no fault of the feed. Logs once when an
-    /// outage begins.
-    pub fn network_failed(&self, host: &str, now: Instant) -> bool {
+    /// Seeds the detector with the last time a server answered (from the database).
+    pub fn network_seen_up(&self, at: DateTime<Utc>) {
+        let mut outage = lock(&self.outage);
+        outage.last_success = outage.last_success.max(Some(at));
+    }
+
+    /// Notes a network failure (DNS, connect, timeout) from `host` and says whether to charge it
+    /// to the feed: not when the network looks down here, nor when nothing has shown it up
+    /// lately. Logs once when an outage begins.
+    pub fn network_failed(&self, host: &str, now: DateTime<Utc>) -> bool {
         let mut outage = lock(&self.outage);
         let was_down = outage.is_down();
         outage.failure(host, now);
-        let down = outage.is_down();
-        if down && !was_down {
+        if outage.is_down() && !was_down {
             tracing::warn!(
                 hosts = OUTAGE_HOSTS,
                 "requests to many hosts fail at once: the network looks down here; \
                  no source is charged an error until it is back"
             );
         }
-        down
+        outage.charge(now)
     }
 }
 
@@ -123,23 +128,28 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Tells a local outage (many hosts failing at once) from a dead feed.
 #[derive(Debug, Default)]
 pub struct OutageDetector {
-    failures: Vec<(String, Instant)>,
+    failures: Vec<(String, DateTime<Utc>)>,
     down: bool,
+    last_success: Option<DateTime<Utc>>,
 }
 
+/// A network failure is charged to its feed only if some server answered within this time:
+/// otherwise nothing shows that the fault is the feed's rather than the network's.
+const NETWORK_KNOWN_UP: Duration = Duration::from_secs(3600);
+
 impl OutageDetector {
-    pub fn success(&mut self, now: Instant) {
+    pub fn success(&mut self, now: DateTime<Utc>) {
         if self.down {
-            tracing::info!("requests succeed again: the network is back");
+            tracing::info!("a server answered: the network is back");
         }
         self.down = false;
         self.failures.clear();
-        let _ = now;
+        self.last_success = self.last_success.max(Some(now));
     }
 
-    pub fn failure(&mut self, host: &str, now: Instant) {
+    pub fn failure(&mut self, host: &str, now: DateTime<Utc>) {
         self.failures
-            .retain(|(_, at)| now.duration_since(*at) <= OUTAGE_WINDOW);
+            .retain(|(_, at)| (now - *at).to_std().unwrap_or_default() <= OUTAGE_WINDOW);
         self.failures.push((host.to_owned(), now));
         let hosts: HashSet<&str> = self.failures.iter().map(|(h, _)| h.as_str()).collect();
         if hosts.len() >= OUTAGE_HOSTS {
@@ -150,6 +160,14 @@ impl OutageDetector {
     pub fn is_down(&self) -> bool {
         self.down
     }
+
+    /// Whether a network failure now is the feed's fault.
+    pub fn charge(&self, now: DateTime<Utc>) -> bool {
+        !self.down
+            && self
+                .last_success
+                .is_some_and(|at| (now - at).to_std().unwrap_or_default() <= NETWORK_KNOWN_UP)
+    }
 }
 
 #[cfg(test)]
@@ -158,21 +176,28 @@ mod tests {
 
     #[test]
     fn outage_needs_several_hosts_and_ends_with_a_success() {
-        let t0 = Instant::now();
+        let t0 = Utc::now();
+        let s = |secs| t0 + chrono::Duration::seconds(secs);
         let mut d = OutageDetector::default();
+        d.success(t0);
         d.failure("a", t0);
         d.failure("a", t0);
         d.failure("b", t0);
         assert!(!d.is_down(), "two hosts can both be dead");
-        d.failure("c", t0 + Duration::from_secs(1));
+        assert!(d.charge(t0), "the network was up a moment ago");
+        d.failure("c", s(1));
         assert!(d.is_down());
-        d.success(t0 + Duration::from_secs(2));
+        assert!(!d.charge(s(1)));
+        d.success(s(2));
         assert!(!d.is_down());
         // Failures spread beyond the window do not add up.
-        d.failure("a", t0);
-        d.failure("b", t0 + Duration::from_secs(100));
-        d.failure("c", t0 + Duration::from_secs(300));
+        d.failure("a", s(3));
+        d.failure("b", s(100));
+        d.failure("c", s(300));
         assert!(!d.is_down());
+        // Nothing has answered for hours: no failure is charged.
+        assert!(!d.charge(s(2 + 3601)));
+        assert!(!OutageDetector::default().charge(t0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -181,6 +181,14 @@ pub(super) fn sync_sources(
     Ok(states)
 }
 
+/// The last time any web server answered a poll (a success of an http source).
+pub(super) fn last_network_success(conn: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let last: Option<String> = conn
+        .prepare_cached("SELECT max(last_success_at) FROM sources WHERE url LIKE 'http%'")?
+        .query_row([], |r| r.get(0))?;
+    Ok(last.as_deref().and_then(parse_timestamp))
+}
+
 /// Hosts that asked (429) not to be polled before a time still to come.
 pub(super) fn host_blocks(
     conn: &Connection,

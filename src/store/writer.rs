@@ -30,6 +30,8 @@ enum Job {
 pub struct Synced {
     pub sources: Vec<SourceState>,
     pub host_blocks: Vec<(String, DateTime<Utc>)>,
+    /// When a web server last answered, to tell a dead feed from a dead network.
+    pub last_network_success: Option<DateTime<Utc>>,
 }
 
 /// A cheap, cloneable way to send writes to the writer thread.
@@ -148,10 +150,12 @@ fn sync(conn: &mut Connection, specs: &[SourceSpec]) -> Result<Synced, StoreErro
     let now = Utc::now();
     let sources = poll::sync_sources(&tx, specs, now)?;
     let host_blocks = poll::host_blocks(&tx, now)?;
+    let last_network_success = poll::last_network_success(&tx)?;
     tx.commit()?;
     Ok(Synced {
         sources,
         host_blocks,
+        last_network_success,
     })
 }
 

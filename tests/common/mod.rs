@@ -28,6 +28,10 @@ pub enum Reply {
     },
     /// Accepts the request and never answers (until the server stops).
     Hang,
+    /// Waits, then answers as the inner reply.
+    Slow(Duration, Box<Reply>),
+    /// A 200 whose body never ends: `chunk` bytes every `pause`, until the client leaves.
+    Endless { chunk: usize, pause: Duration },
 }
 
 impl Reply {
@@ -51,6 +55,11 @@ impl Reply {
             last_modified: None,
             extra_headers: Vec::new(),
         }
+    }
+
+    /// A redirect to `location` (a path on this server or a URL).
+    pub fn redirect(status: u16, location: &str) -> Reply {
+        Reply::status(status, "").with_header("Location", location)
     }
 
     pub fn with_etag(mut self, value: &str) -> Reply {
@@ -89,12 +98,16 @@ pub struct Seen {
     /// Header names in lower case.
     pub headers: HashMap<String, String>,
     pub status: u16,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
 struct State {
     routes: HashMap<String, Reply>,
     seen: Vec<Seen>,
+    active: usize,
+    max_active: usize,
 }
 
 pub struct TestServer {
@@ -106,7 +119,12 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1");
+        TestServer::start_at("127.0.0.1")
+    }
+
+    /// A server on another loopback address: another host as far as gleaner can tell.
+    pub fn start_at(ip: &str) -> TestServer {
+        let listener = TcpListener::bind((ip, 0)).expect("binding a loopback address");
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
@@ -141,6 +159,16 @@ impl TestServer {
 
     pub fn route(&self, path: &str, reply: Reply) {
         self.state.lock().unwrap().routes.insert(path.into(), reply);
+    }
+
+    /// The most requests this server had in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_active
+    }
+
+    /// Every request received, in order.
+    pub fn all_seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
     }
 
     /// Every request received for `path`, in order.
@@ -191,15 +219,52 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             }
         }
     }
-    let reply = state.lock().unwrap().routes.get(&path).cloned();
+    let at = Instant::now();
+    let mut reply = {
+        let mut state = state.lock().unwrap();
+        state.active += 1;
+        state.max_active = state.max_active.max(state.active);
+        state.routes.get(&path).cloned()
+    };
+    while let Some(Reply::Slow(delay, inner)) = reply {
+        thread::sleep(delay);
+        reply = Some(*inner);
+    }
     let (status, response) = match reply {
         None => (404, response(404, "text/plain", &[], b"not found")),
+        Some(Reply::Slow(..)) => unreachable!("unwrapped above"),
+        Some(Reply::Endless { chunk, pause }) => {
+            {
+                let mut state = state.lock().unwrap();
+                state.seen.push(Seen {
+                    path,
+                    headers,
+                    status: 200,
+                    at,
+                });
+                state.active -= 1;
+            }
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nConnection: close\r\n\r\n<rss version=\"2.0\"><channel><title>";
+            if stream.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            let filler = vec![b'x'; chunk];
+            while !stop.load(Ordering::Relaxed) && stream.write_all(&filler).is_ok() {
+                thread::sleep(pause);
+            }
+            return;
+        }
         Some(Reply::Hang) => {
-            state.lock().unwrap().seen.push(Seen {
-                path,
-                headers,
-                status: 0,
-            });
+            {
+                let mut state = state.lock().unwrap();
+                state.seen.push(Seen {
+                    path,
+                    headers,
+                    status: 0,
+                    at,
+                });
+                state.active -= 1;
+            }
             while !stop.load(Ordering::Relaxed) {
                 thread::sleep(Duration::from_millis(20));
             }
@@ -231,11 +296,16 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             }
         }
     };
-    state.lock().unwrap().seen.push(Seen {
-        path,
-        headers,
-        status,
-    });
+    {
+        let mut state = state.lock().unwrap();
+        state.seen.push(Seen {
+            path,
+            headers,
+            status,
+            at,
+        });
+        state.active -= 1;
+    }
     let _ = stream.write_all(&response);
     let _ = stream.flush();
     // Let the client read everything before the socket closes.
