@@ -212,7 +212,7 @@ fn main() {
     let summaries = runtime.block_on(async {
         let daemon = Daemon::start(config.clone()).await.unwrap();
         daemon
-            .once(false, CancellationToken::new(), |_| {})
+            .once(true, CancellationToken::new(), |_| {})
             .await
             .unwrap()
     });

@@ -41,12 +41,21 @@ pub struct Config {
     pub host_delay: Duration,
     /// How long rows of `fetches` are kept.
     pub fetch_retention: Duration,
+    /// `per_host` and `host_delay` for particular hosts (`[hosts."example.org"]`).
+    pub hosts: std::collections::HashMap<String, HostLimits>,
     pub connect_timeout: Duration,
     /// Whole-request limit, body included: a server that trickles is cut off here.
     pub timeout: Duration,
     /// Cap on the decompressed size of one feed.
     pub max_feed_bytes: u64,
     pub sources: Vec<SourceConfig>,
+}
+
+/// The politeness limits of one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostLimits {
+    pub per_host: usize,
+    pub host_delay: Duration,
 }
 
 /// One `[[sources]]` entry.
@@ -113,7 +122,17 @@ struct RawConfig {
     timeout: Option<Duration>,
     max_feed_bytes: Option<Spanned<i64>>,
     #[serde(default)]
+    hosts: std::collections::BTreeMap<String, RawHost>,
+    #[serde(default)]
     sources: Vec<RawSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    per_host: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "humane_duration_or_zero_opt")]
+    host_delay: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -184,16 +203,24 @@ impl Config {
             Some(ua) => check_user_agent(ua)?,
             None => DEFAULT_USER_AGENT.to_owned(),
         };
-        let per_host = match raw.per_host {
-            Some(n) if !(1..=64).contains(n.get_ref()) => {
-                return Err(error_at(
-                    Some(n.span()),
-                    format!("`per_host` must be between 1 and 64, got {}", n.get_ref()),
-                ));
-            }
-            Some(n) => *n.get_ref() as usize,
-            None => 2,
+        let check_per_host = |n: Option<Spanned<i64>>, default: usize| match n {
+            Some(n) if !(1..=64).contains(n.get_ref()) => Err(error_at(
+                Some(n.span()),
+                format!("`per_host` must be between 1 and 64, got {}", n.get_ref()),
+            )),
+            Some(n) => Ok(*n.get_ref() as usize),
+            None => Ok(default),
         };
+        let per_host = check_per_host(raw.per_host, 2)?;
+        let host_delay = raw.host_delay.unwrap_or(Duration::from_secs(1));
+        let mut hosts = std::collections::HashMap::new();
+        for (host, limits) in raw.hosts {
+            let limits = HostLimits {
+                per_host: check_per_host(limits.per_host, per_host)?,
+                host_delay: limits.host_delay.unwrap_or(host_delay),
+            };
+            hosts.insert(host.to_ascii_lowercase(), limits);
+        }
         let min_interval = raw.min_interval.unwrap_or(Duration::from_secs(5 * 60));
         let max_interval = raw.max_interval.unwrap_or(Duration::from_secs(86_400));
         if min_interval > max_interval {
@@ -263,7 +290,8 @@ impl Config {
             max_interval,
             max_backoff: raw.max_backoff.unwrap_or(Duration::from_secs(86_400)),
             per_host,
-            host_delay: raw.host_delay.unwrap_or(Duration::from_secs(1)),
+            host_delay,
+            hosts,
             fetch_retention: raw
                 .fetch_retention
                 .unwrap_or(Duration::from_secs(90 * 86_400)),
@@ -443,6 +471,21 @@ url = "file:///tmp/x.xml"
         assert_eq!(config.host_delay, Duration::from_secs(1));
         let no_gap = parse("host_delay = \"0s\"\n").unwrap();
         assert_eq!(no_gap.host_delay, Duration::ZERO);
+        let hosts = parse("per_host = 3\n[hosts.\"Feeds.Example.org\"]\nhost_delay = \"5s\"\n[hosts.\"127.0.0.1\"]\nper_host = 8\n").unwrap();
+        assert_eq!(
+            hosts.hosts["feeds.example.org"],
+            HostLimits {
+                per_host: 3,
+                host_delay: Duration::from_secs(5)
+            }
+        );
+        assert_eq!(
+            hosts.hosts["127.0.0.1"],
+            HostLimits {
+                per_host: 8,
+                host_delay: Duration::from_secs(1)
+            }
+        );
         assert_eq!(config.min_interval, Duration::from_secs(300));
         assert_eq!(config.max_interval, Duration::from_secs(86400));
         assert_eq!(
@@ -493,6 +536,12 @@ url = "file:///tmp/x.xml"
             ("database = \"\"\n", (1, 12), "empty"),
             ("per_host = 0\n", (1, 12), "between 1 and 64"),
             ("min_interval = \"0s\"\n", (1, 16), "positive"),
+            (
+                "[hosts.\"a\"]\nper_host = 100\n",
+                (2, 12),
+                "between 1 and 64",
+            ),
+            ("[hosts.\"a\"]\ndelay = \"1s\"\n", (2, 1), "delay"),
             (
                 "[[sources]]\nurl = \"a.xml\"\nuser_agent = \"\"\n",
                 (3, 14),

@@ -106,7 +106,16 @@ impl Daemon {
             })
             .collect();
         let synced = writer.handle().sync_sources(specs).await?;
-        let politeness = Arc::new(Politeness::new(config.per_host, config.host_delay));
+        let overrides = config
+            .hosts
+            .iter()
+            .map(|(host, l)| (host.clone(), (l.per_host, l.host_delay)))
+            .collect();
+        let politeness = Arc::new(Politeness::with_overrides(
+            config.per_host,
+            config.host_delay,
+            overrides,
+        ));
         for (host, until) in &synced.host_blocks {
             politeness.block_host(host, *until);
         }

@@ -28,6 +28,8 @@ struct Host {
 pub struct Politeness {
     per_host: usize,
     host_delay: Duration,
+    /// Limits configured for particular hosts: (per_host, host_delay).
+    overrides: HashMap<String, (usize, Duration)>,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     blocked: Mutex<HashMap<String, DateTime<Utc>>>,
     outage: Mutex<OutageDetector>,
@@ -40,9 +42,19 @@ pub struct HostPermit {
 
 impl Politeness {
     pub fn new(per_host: usize, host_delay: Duration) -> Politeness {
+        Politeness::with_overrides(per_host, host_delay, HashMap::new())
+    }
+
+    /// As [`Politeness::new`], with other limits for some hosts (names in lower case).
+    pub fn with_overrides(
+        per_host: usize,
+        host_delay: Duration,
+        overrides: HashMap<String, (usize, Duration)>,
+    ) -> Politeness {
         Politeness {
             per_host: per_host.max(1),
             host_delay,
+            overrides,
             hosts: Mutex::default(),
             blocked: Mutex::default(),
             outage: Mutex::default(),
@@ -51,11 +63,12 @@ impl Politeness {
 
     /// Waits for a slot to `host` and for the gap since the last request to it to pass.
     pub async fn acquire(&self, host: &str) -> HostPermit {
+        let (per_host, delay) = self.limits(host);
         let host_state = {
             let mut hosts = lock(&self.hosts);
             Arc::clone(hosts.entry(host.to_owned()).or_insert_with(|| {
                 Arc::new(Host {
-                    in_flight: Arc::new(Semaphore::new(self.per_host)),
+                    in_flight: Arc::new(Semaphore::new(per_host)),
                     next_start: Mutex::new(Instant::now()),
                 })
             }))
@@ -67,11 +80,17 @@ impl Politeness {
         let start = {
             let mut next = lock(&host_state.next_start);
             let start = (*next).max(Instant::now());
-            *next = start + self.host_delay;
+            *next = start + delay;
             start
         };
         tokio::time::sleep_until(start).await;
         HostPermit { _permit: permit }
+    }
+
+    fn limits(&self, host: &str) -> (usize, Duration) {
+        self.overrides
+            .get(&host.to_ascii_lowercase())
+            .map_or((self.per_host, self.host_delay), |&(n, d)| (n.max(1), d))
     }
 
     /// No request to `host` before `until` (a 429 for the whole host).
@@ -210,6 +229,20 @@ mod tests {
             starts.push(start.elapsed().as_secs());
         }
         assert_eq!(starts, vec![0, 1, 2, 3]);
+        // A host with limits of its own.
+        let tuned = Politeness::with_overrides(
+            1,
+            Duration::from_secs(10),
+            HashMap::from([("fast.example".to_string(), (3, Duration::ZERO))]),
+        );
+        let t = Instant::now();
+        let held: Vec<_> = [0, 1, 2]
+            .iter()
+            .map(|_| tuned.acquire("fast.example"))
+            .collect();
+        let held = futures_join(held).await;
+        assert_eq!(t.elapsed(), Duration::ZERO);
+        drop(held);
         // Another host is not held up by the first.
         let other = Instant::now();
         let _a = p.acquire("other").await;
@@ -218,6 +251,14 @@ mod tests {
         let _b = p.acquire("other").await;
         let third = tokio::time::timeout(Duration::from_secs(60), p.acquire("other")).await;
         assert!(third.is_err());
+    }
+
+    async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+        let mut out = Vec::new();
+        for f in futures {
+            out.push(f.await);
+        }
+        out
     }
 
     #[test]

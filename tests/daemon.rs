@@ -202,3 +202,62 @@ fn sigint_during_a_hanging_poll_stops_within_the_grace_period() {
     assert_eq!(check, "ok");
     assert_eq!(count(&conn, "SELECT count(*) FROM articles"), 1);
 }
+
+#[test]
+fn the_run_loop_backs_off_on_errors_and_recovers() {
+    let server = TestServer::start();
+    server.route("/flaky.xml", Reply::status(500, "down"));
+    let ws = Workspace::new();
+    ws.write_config(
+        "interval = \"1s\"\nmin_interval = \"1s\"\nmax_backoff = \"4s\"\nhost_delay = \"0s\"",
+        &[("flaky", &server.url("/flaky.xml"))],
+    );
+    let daemon = Daemon::start(&ws);
+    wait_for(Duration::from_secs(30), "five failed polls", || {
+        server.seen("/flaky.xml").len() >= 5
+    });
+    server.route(
+        "/flaky.xml",
+        Reply::feed(rss(&[(
+            "1",
+            "https://example.org/1",
+            "One",
+            DATE,
+            "<p>x</p>",
+        )])),
+    );
+    let recovered_from = server.seen("/flaky.xml").len();
+    wait_for(Duration::from_secs(30), "polls after recovery", || {
+        server.seen("/flaky.xml").len() >= recovered_from + 3
+    });
+    daemon.signal("TERM");
+    let (status, err) = daemon.wait(Duration::from_secs(10));
+    assert!(status.success(), "{err}");
+
+    let times: Vec<Instant> = server.seen("/flaky.xml").iter().map(|s| s.at).collect();
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]).as_secs_f64())
+        .collect();
+    // Failing: 1 s, then 2 s, then 4 s (the cap), each within jitter and scheduling slack.
+    let expect = [1.0, 2.0, 4.0, 4.0];
+    for (gap, want) in gaps.iter().zip(expect) {
+        assert!(
+            *gap >= want * 0.96 && *gap <= want * 1.04 + 0.5,
+            "gaps {gaps:?}"
+        );
+    }
+    // After the first success the wait is back to the interval.
+    for gap in &gaps[recovered_from..] {
+        assert!(*gap >= 0.96 && *gap <= 1.6, "gaps {gaps:?}");
+    }
+    let conn = ws.open_db();
+    assert_eq!(count(&conn, "SELECT consecutive_errors FROM sources"), 0);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM fetches WHERE error_class = 'http_5xx' AND charged = 1"
+        ),
+        recovered_from as i64
+    );
+}

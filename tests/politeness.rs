@@ -83,7 +83,7 @@ fn requests_to_one_host_are_limited_and_spaced() {
     }
     assert_eq!(server.max_in_flight(), 1);
 
-    // Two in flight at most when per_host = 2, however many sources the host has.
+    // Two in flight at most when the host's per_host is 2, however many sources it has.
     let slow = TestServer::start();
     let many: Vec<(String, String)> = (0..6)
         .map(|i| {
@@ -100,7 +100,11 @@ fn requests_to_one_host_are_limited_and_spaced() {
         .collect();
     let refs: Vec<(&str, &str)> = many.iter().map(|(n, u)| (n.as_str(), u.as_str())).collect();
     let ws = Workspace::new();
-    ws.write_config("per_host = 2\nhost_delay = \"0s\"", &refs);
+    // The global limits are strict; the host's own limits are what apply to it.
+    ws.write_config(
+        "per_host = 1\nhost_delay = \"5s\"\n[hosts.\"127.0.0.1\"]\nper_host = 2\nhost_delay = \"0s\"",
+        &refs,
+    );
     ws.once();
     assert_eq!(slow.all_seen().len(), 6);
     assert_eq!(slow.max_in_flight(), 2);

@@ -234,16 +234,15 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         None => (404, response(404, "text/plain", &[], b"not found")),
         Some(Reply::Slow(..)) => unreachable!("unwrapped above"),
         Some(Reply::Endless { chunk, pause }) => {
-            {
-                let mut state = state.lock().unwrap();
-                state.seen.push(Seen {
+            finish(
+                state,
+                Seen {
                     path,
                     headers,
                     status: 200,
                     at,
-                });
-                state.active -= 1;
-            }
+                },
+            );
             let head = "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nConnection: close\r\n\r\n<rss version=\"2.0\"><channel><title>";
             if stream.write_all(head.as_bytes()).is_err() {
                 return;
@@ -255,16 +254,15 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             return;
         }
         Some(Reply::Hang) => {
-            {
-                let mut state = state.lock().unwrap();
-                state.seen.push(Seen {
+            finish(
+                state,
+                Seen {
                     path,
                     headers,
                     status: 0,
                     at,
-                });
-                state.active -= 1;
-            }
+                },
+            );
             while !stop.load(Ordering::Relaxed) {
                 thread::sleep(Duration::from_millis(20));
             }
@@ -296,21 +294,27 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             }
         }
     };
-    {
-        let mut state = state.lock().unwrap();
-        state.seen.push(Seen {
+    finish(
+        state,
+        Seen {
             path,
             headers,
-            status,
+            status: status,
             at,
-        });
-        state.active -= 1;
-    }
+        },
+    );
     let _ = stream.write_all(&response);
     let _ = stream.flush();
     // Let the client read everything before the socket closes.
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let _ = reader.read(&mut [0u8; 64]);
+}
+
+/// Records a request as seen and no longer in flight.
+fn finish(state: &Mutex<State>, seen: Seen) {
+    let mut state = state.lock().unwrap();
+    state.seen.push(seen);
+    state.active -= 1;
 }
 
 fn response(status: u16, content_type: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
