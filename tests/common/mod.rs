@@ -299,7 +299,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         Seen {
             path,
             headers,
-            status: status,
+            status,
             at,
         },
     );
