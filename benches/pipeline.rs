@@ -169,9 +169,15 @@ fn main() {
         .collect();
     let render_secs = clock.elapsed().as_secs_f64();
     let clock = Instant::now();
+    let tracking = dedup::TrackingParams::default();
+    let source = dedup::SourceContext {
+        url: "file:///x",
+        site_url: None,
+        basis: dedup::IdentityBasis::Guid,
+    };
     let identified: usize = rendered
         .into_iter()
-        .map(|r| dedup::identify("file:///x", r).len())
+        .map(|r| dedup::identify(source, &tracking, r).items.len())
         .sum();
     let dedup_secs = clock.elapsed().as_secs_f64();
     let sample_bytes: usize = files.iter().map(Vec::len).sum();

@@ -141,6 +141,9 @@ pub fn sources(database: &Path) -> anyhow::Result<()> {
         if let Some(error) = &s.last_error {
             writeln!(out, "{:>70}  last error: {error}", "")?;
         }
+        if let Some(reason) = &s.identity_reason {
+            writeln!(out, "{:>70}  items told apart by their links: {reason}", "")?;
+        }
     }
     Ok(())
 }

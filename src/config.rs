@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+use crate::dedup::{MAX_NEAR_DISTANCE, NearDuplicates, TrackingParams};
+
 /// Where the daemon looks when neither `--config` nor `GLEANER_CONFIG` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/gleaner.toml";
 
@@ -41,6 +43,11 @@ pub struct Config {
     pub host_delay: Duration,
     /// How long rows of `fetches` are kept.
     pub fetch_retention: Duration,
+    /// Age (by the article's DATE) after which articles are removed; `None` keeps them all.
+    pub article_retention: Option<Duration>,
+    /// Query parameters dropped from links before they identify an article.
+    pub tracking_params: TrackingParams,
+    pub near_duplicates: NearDuplicates,
     /// `per_host` and `host_delay` for particular hosts (`[hosts."example.org"]`).
     pub hosts: std::collections::HashMap<String, HostLimits>,
     pub connect_timeout: Duration,
@@ -116,6 +123,12 @@ struct RawConfig {
     host_delay: Option<Duration>,
     #[serde(default, deserialize_with = "humane_duration_opt")]
     fetch_retention: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    article_retention: Option<Duration>,
+    tracking_params: Option<Vec<Spanned<String>>>,
+    near_duplicate_distance: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    near_duplicate_window: Option<Duration>,
     #[serde(default, deserialize_with = "humane_duration_opt")]
     connect_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "humane_duration_opt")]
@@ -256,6 +269,46 @@ impl Config {
             None => 32 * 1024 * 1024,
         };
 
+        let tracking_params = match raw.tracking_params {
+            None => TrackingParams::default(),
+            Some(names) => {
+                for name in &names {
+                    let value = name.get_ref();
+                    let stem = value.strip_suffix('*').unwrap_or(value);
+                    let valid = !stem.is_empty()
+                        && stem
+                            .chars()
+                            .all(|c| c.is_ascii_graphic() && !"=&#?*".contains(c));
+                    if !valid {
+                        return Err(error_at(
+                            Some(name.span()),
+                            format!(
+                                "`tracking_params` holds query parameter names (a trailing * \
+                                 matches any rest, \"default\" the built-in list), got {value:?}"
+                            ),
+                        ));
+                    }
+                }
+                TrackingParams::new(names.iter().map(|n| n.get_ref().as_str()))
+            }
+        };
+        let mut near_duplicates = NearDuplicates::default();
+        if let Some(distance) = raw.near_duplicate_distance {
+            if !(0..=i64::from(MAX_NEAR_DISTANCE)).contains(distance.get_ref()) {
+                return Err(error_at(
+                    Some(distance.span()),
+                    format!(
+                        "`near_duplicate_distance` must be between 0 and {MAX_NEAR_DISTANCE} bits, got {}",
+                        distance.get_ref()
+                    ),
+                ));
+            }
+            near_duplicates.max_distance = *distance.get_ref() as u32;
+        }
+        if let Some(window) = raw.near_duplicate_window {
+            near_duplicates.window = window;
+        }
+
         let mut seen = HashSet::new();
         let mut sources = Vec::with_capacity(raw.sources.len());
         for source in raw.sources {
@@ -295,6 +348,9 @@ impl Config {
             fetch_retention: raw
                 .fetch_retention
                 .unwrap_or(Duration::from_secs(90 * 86_400)),
+            article_retention: raw.article_retention,
+            tracking_params,
+            near_duplicates,
             connect_timeout: raw.connect_timeout.unwrap_or(Duration::from_secs(10)),
             timeout: raw.timeout.unwrap_or(Duration::from_secs(60)),
             max_feed_bytes,
@@ -486,6 +542,26 @@ url = "file:///tmp/x.xml"
                 host_delay: Duration::from_secs(1)
             }
         );
+        assert_eq!(config.article_retention, None);
+        assert_eq!(config.tracking_params, TrackingParams::default());
+        assert_eq!(config.near_duplicates, NearDuplicates::default());
+        let dedup = parse(
+            "article_retention = \"365d\"\ntracking_params = [\"default\", \"ref\"]\n\
+             near_duplicate_distance = 3\nnear_duplicate_window = \"7d\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            dedup.article_retention,
+            Some(Duration::from_secs(365 * 86_400))
+        );
+        assert!(dedup.tracking_params.matches("ref") && dedup.tracking_params.matches("utm_x"));
+        assert_eq!(
+            dedup.near_duplicates,
+            NearDuplicates {
+                max_distance: 3,
+                window: Duration::from_secs(7 * 86_400)
+            }
+        );
         assert_eq!(config.min_interval, Duration::from_secs(300));
         assert_eq!(config.max_interval, Duration::from_secs(86400));
         assert_eq!(
@@ -547,6 +623,18 @@ url = "file:///tmp/x.xml"
                 (3, 14),
                 "user_agent",
             ),
+            (
+                "near_duplicate_distance = 13\n",
+                (1, 27),
+                "between 0 and 12",
+            ),
+            (
+                "tracking_params = [\"utm_*\", \"a=b\"]\n",
+                (1, 29),
+                "tracking_params",
+            ),
+            ("tracking_params = [\"*\"]\n", (1, 20), "tracking_params"),
+            ("article_retention = \"forever\"\n", (1, 21), "duration"),
         ];
         for (text, position, needle) in cases {
             let err = parse(text).unwrap_err();

@@ -17,13 +17,15 @@ use crate::fetch::{FetchSettings, Fetcher};
 use crate::pipeline::{self, SourceToPoll};
 use crate::politeness::Politeness;
 use crate::schedule::{self, Policy};
-use crate::store::{self, PollCounts, PollOutcome, PollRecord, SourceSpec, writer::Writer};
+use crate::store::writer::{Pruned, Retention, Writer};
+use crate::store::{self, PollCounts, PollOutcome, PollRecord, SourceSpec};
 
 /// How long running polls may take to finish after a stop is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The loop wakes at least this often, so a clock jump never leaves it asleep for long.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
-/// How often old `fetches` rows are pruned while running.
+/// How often old `fetches` rows (and, with `article_retention`, old articles) are pruned while
+/// running.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// A configured source with the state the loop keeps between polls.
@@ -66,11 +68,20 @@ impl std::fmt::Display for PollSummary {
         match &self.error {
             Some(error) => write!(f, "error  {}: {error}", self.source),
             None if self.not_modified => write!(f, "ok     {}: not modified", self.source),
-            None => write!(
-                f,
-                "ok     {}: {} new, {} updated, {} items",
-                self.source, self.counts.new, self.counts.updated, self.counts.seen
-            ),
+            None => {
+                write!(
+                    f,
+                    "ok     {}: {} new, {} updated, {} items",
+                    self.source, self.counts.new, self.counts.updated, self.counts.seen
+                )?;
+                if self.counts.near_duplicates > 0 {
+                    write!(f, ", {} near-duplicates", self.counts.near_duplicates)?;
+                }
+                if self.counts.removed > 0 {
+                    write!(f, ", {} removed by retention", self.counts.removed)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -96,7 +107,7 @@ impl Daemon {
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
         let path = config.database.clone();
         let conn = tokio::task::spawn_blocking(move || store::open_for_writing(&path)).await??;
-        let writer = Writer::start(conn)?;
+        let writer = Writer::start(conn, config.near_duplicates)?;
         let specs = config
             .sources
             .iter()
@@ -122,6 +133,7 @@ impl Daemon {
         if let Some(at) = synced.last_network_success {
             politeness.network_seen_up(at);
         }
+        let tracking = Arc::new(config.tracking_params.clone());
         let sources = config
             .sources
             .iter()
@@ -149,6 +161,9 @@ impl Daemon {
                     history: state.history,
                     feed_hints: state.hints,
                     consecutive_errors: state.consecutive_errors,
+                    site_url: state.site_url,
+                    identity_basis: state.identity_basis,
+                    tracking: tracking.clone(),
                 },
             })
             .collect();
@@ -170,15 +185,28 @@ impl Daemon {
     }
 
     async fn prune(&self) {
-        let retention = chrono::Duration::from_std(self.config.fetch_retention)
-            .unwrap_or(chrono::Duration::MAX);
-        let cutoff = Utc::now()
-            .checked_sub_signed(retention)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        match self.writer.handle().prune(cutoff).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "pruned old fetches"),
-            Err(e) => tracing::error!(error = %e, "pruning old fetches failed"),
+        let now = Utc::now();
+        let before = |age: Duration| {
+            chrono::Duration::from_std(age)
+                .ok()
+                .and_then(|age| now.checked_sub_signed(age))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        };
+        let retention = Retention {
+            fetches_before: before(self.config.fetch_retention),
+            articles_before: self
+                .config
+                .article_retention
+                .map(|age| before(age).format("%Y-%m-%d").to_string()),
+        };
+        match self.writer.handle().prune(retention).await {
+            Ok(pruned) if pruned == Pruned::default() => {}
+            Ok(pruned) => tracing::info!(
+                fetches = pruned.fetches,
+                articles = pruned.articles,
+                "pruned old fetches and articles"
+            ),
+            Err(e) => tracing::error!(error = %e, "pruning failed"),
         }
     }
 
@@ -353,6 +381,12 @@ impl Daemon {
                 if let Some(hints) = record.feed_hints {
                     poll.feed_hints = hints;
                 }
+                if record.site_url.is_some() {
+                    poll.site_url = record.site_url;
+                }
+                if let Some(basis) = counts.identity_basis {
+                    poll.identity_basis = basis;
+                }
                 if !record.history.is_empty() {
                     poll.history = record.history;
                 }
@@ -428,6 +462,7 @@ struct RecordSummary {
     validators: Option<crate::fetch::Validators>,
     body_hash: Option<String>,
     feed_hints: Option<FeedHints>,
+    site_url: Option<String>,
     history: Vec<DateTime<Utc>>,
     error: Option<String>,
     charged: bool,
@@ -444,6 +479,7 @@ impl RecordSummary {
             validators: None,
             body_hash: None,
             feed_hints: None,
+            site_url: None,
             history: Vec::new(),
             error: None,
             charged: false,
@@ -464,11 +500,13 @@ impl RecordSummary {
                 body_hash,
                 hints,
                 items,
+                site_url,
                 ..
             } => {
                 summary.validators = Some(validators.clone());
                 summary.body_hash = Some(body_hash.clone());
                 summary.feed_hints = Some(hints.clone());
+                summary.site_url = site_url.clone();
                 summary.history = items
                     .iter()
                     .filter_map(|i| i.rendered.published_at)
@@ -501,6 +539,7 @@ fn log_summary(summary: &PollSummary) {
             source = %summary.source,
             new = summary.counts.new,
             updated = summary.counts.updated,
+            near_duplicates = summary.counts.near_duplicates,
             items = summary.counts.seen,
             not_modified = summary.not_modified,
             "polled"

@@ -31,6 +31,10 @@ pub struct SourceToPoll {
     /// The feed's own hints, from the last time it was parsed.
     pub feed_hints: FeedHints,
     pub consecutive_errors: u32,
+    /// The feed's home page, from the last time it was parsed.
+    pub site_url: Option<String>,
+    pub identity_basis: dedup::IdentityBasis,
+    pub tracking: std::sync::Arc<dedup::TrackingParams>,
 }
 
 impl SourceToPoll {
@@ -270,6 +274,12 @@ pub fn parse_and_render(source: &SourceToPoll, body: Body, body_hash: String) ->
                 .iter()
                 .map(|entry| render::render_entry(entry, source.timezone, seen_at))
                 .collect();
+            let context = dedup::SourceContext {
+                url: &source.url,
+                site_url: parsed.site_url.as_deref().or(source.site_url.as_deref()),
+                basis: source.identity_basis,
+            };
+            let identified = dedup::identify(context, &source.tracking, rendered);
             PollOutcome::Parsed {
                 status: body.status,
                 bytes,
@@ -282,7 +292,8 @@ pub fn parse_and_render(source: &SourceToPoll, body: Body, body_hash: String) ->
                     .filter(|t| !t.is_empty()),
                 site_url: parsed.site_url,
                 hints: parsed.hints,
-                items: dedup::identify(&source.url, rendered),
+                items: identified.items,
+                identity_fallback: identified.fallback,
             }
         }
     }

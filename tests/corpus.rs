@@ -43,8 +43,14 @@ fn real_feeds_give_documents_in_the_form() {
                     assert!(r.document.starts_with(&format!(" date {}", r.date)));
                     documents += 1;
                 }
-                let items = dedup::identify("https://example.org/feed", rendered);
-                for item in &items {
+                let source = dedup::SourceContext {
+                    url: "https://example.org/feed",
+                    site_url: parsed.site_url.as_deref(),
+                    basis: dedup::IdentityBasis::Guid,
+                };
+                let identified =
+                    dedup::identify(source, &dedup::TrackingParams::default(), rendered);
+                for item in &identified.items {
                     assert_eq!(item.key.len(), 16, "{name}");
                 }
             }

@@ -17,7 +17,38 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0002_politeness.sql",
         include_str!("../../migrations/0002_politeness.sql"),
     ),
+    (
+        3,
+        "0003_dedup.sql",
+        include_str!("../../migrations/0003_dedup.sql"),
+    ),
 ];
+
+/// Work a migration needs that SQL cannot do, run in the same transaction right after it.
+fn after(version: u32, tx: &Connection) -> Result<(), StoreError> {
+    if version == 3 {
+        fingerprint_existing_articles(tx)?;
+    }
+    Ok(())
+}
+
+/// Gives the articles stored before version 3 their SimHash, so that new articles are compared
+/// with the whole recent archive, not only with what arrived after the upgrade.
+fn fingerprint_existing_articles(tx: &Connection) -> Result<(), StoreError> {
+    let mut select = tx.prepare("SELECT id, body FROM articles")?;
+    let mut update = tx.prepare("UPDATE articles SET simhash = ?2 WHERE id = ?1")?;
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        let body: String = row.get(1)?;
+        if let Some(hash) = crate::dedup::fingerprint(&body) {
+            update.execute(rusqlite::params![
+                row.get::<_, i64>(0)?,
+                crate::dedup::simhash::to_stored(hash)
+            ])?;
+        }
+    }
+    Ok(())
+}
 
 /// The schema version this binary writes.
 pub fn latest_version() -> u32 {
@@ -42,6 +73,7 @@ pub fn apply(conn: &mut Connection) -> Result<(), StoreError> {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Migration(format!("{name}: {e}")))?;
+        after(*version, &tx).map_err(|e| StoreError::Migration(format!("{name}: {e}")))?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
         tracing::info!(migration = name, "applied database migration");
@@ -68,6 +100,40 @@ mod tests {
             assert_eq!(*version as usize, i + 1);
             assert!(name.starts_with(&format!("{version:04}_")), "{name}");
         }
+    }
+
+    #[test]
+    fn upgrading_fingerprints_the_articles_already_stored() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (version, _, sql) in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+        }
+        let long = "Words enough to compare, again and again. ".repeat(12);
+        for (key, body) in [
+            ("0000000000000001", long.as_str()),
+            ("0000000000000002", "Short."),
+        ] {
+            conn.execute(
+                "INSERT INTO articles (key, title, date, body, document, content_hash,
+                                       first_seen_at, updated_at)
+                 VALUES (?1, 't', '2024-01-01', ?2, 'd', 'h', '2024-01-01T00:00:00Z',
+                         '2024-01-01T00:00:00Z')",
+                [key, body],
+            )
+            .unwrap();
+        }
+        apply(&mut conn).unwrap();
+        let hashes: Vec<Option<i64>> = conn
+            .prepare("SELECT simhash FROM articles ORDER BY key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected = crate::dedup::fingerprint(&long).map(crate::dedup::simhash::to_stored);
+        assert!(expected.is_some());
+        assert_eq!(hashes, vec![expected, None]);
     }
 
     #[test]

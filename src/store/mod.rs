@@ -5,6 +5,7 @@
 //! poll is applied in one short transaction, so readers never see half of it; timestamps are
 //! stored as `YYYY-MM-DDTHH:MM:SSZ` text in UTC.
 
+mod articles;
 pub mod migrate;
 mod poll;
 pub mod writer;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
+pub use articles::MIN_LENGTH_RATIO;
 pub use poll::{PollCounts, PollOutcome, PollRecord, SourceSpec, SourceState};
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +119,8 @@ pub struct SourceStatus {
     pub consecutive_errors: i64,
     pub last_error: Option<String>,
     pub articles: i64,
+    /// Why the source's items are told apart by their links, when they are.
+    pub identity_reason: Option<String>,
 }
 
 /// One article as exported.
@@ -159,7 +163,8 @@ impl Reader {
         let mut stmt = self.conn.prepare(
             "SELECT s.id, s.url, s.name, s.title, s.status, s.last_polled_at, s.last_success_at,
                     s.next_poll_at, s.next_poll_reason, s.consecutive_errors, s.last_error,
-                    (SELECT count(DISTINCT article_id) FROM entries e WHERE e.source_id = s.id)
+                    (SELECT count(DISTINCT article_id) FROM entries e WHERE e.source_id = s.id),
+                    CASE WHEN s.identity = 'link' THEN s.identity_reason END
              FROM sources s ORDER BY s.id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -176,6 +181,7 @@ impl Reader {
                 consecutive_errors: r.get(9)?,
                 last_error: r.get(10)?,
                 articles: r.get(11)?,
+                identity_reason: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -1,14 +1,16 @@
-//! Writing what a poll found: the `fetches` row, the source's new state (validators, hints,
-//! errors, a permanent move, `gone`), and every item filed as a new article, a new entry of a
-//! known article, an edit (a new revision) or a repeat.
+//! Writing what a poll found: the `fetches` row and the source's new state (validators, hints,
+//! errors, a permanent move, `gone`, what its items are told apart by); the items themselves
+//! are filed by [`super::articles`].
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::articles;
 use super::{StoreError, parse_timestamp, timestamp};
-use crate::dedup::Item;
+use crate::dedup::NearDuplicates;
+use crate::dedup::{IdentityBasis, Item};
 use crate::feed::FeedHints;
 use crate::fetch::{ResponseMeta, Validators};
 use crate::schedule::Plan;
@@ -48,6 +50,8 @@ pub enum PollOutcome {
         site_url: Option<String>,
         hints: FeedHints,
         items: Vec<Item>,
+        /// Why the source's guids cannot be trusted, when this document shows it.
+        identity_fallback: Option<String>,
     },
     Failed {
         status: Option<u16>,
@@ -68,8 +72,14 @@ pub struct PollCounts {
     pub seen: u64,
     pub new: u64,
     pub updated: u64,
+    /// New articles linked to an earlier one as near-duplicates.
+    pub near_duplicates: u64,
+    /// Items not stored again because retention removed them.
+    pub removed: u64,
     /// The source's new URL when this poll moved it (a permanent redirect that held).
     pub moved_to: Option<String>,
+    /// Set when this poll switched the source from guids to links.
+    pub identity_basis: Option<IdentityBasis>,
 }
 
 /// A configured source as the database knows it.
@@ -86,6 +96,8 @@ pub struct SourceState {
     pub hints: FeedHints,
     /// Publication times of its latest articles, newest first.
     pub history: Vec<DateTime<Utc>>,
+    pub site_url: Option<String>,
+    pub identity_basis: IdentityBasis,
 }
 
 /// A source of the configuration, as the database needs it.
@@ -125,7 +137,8 @@ pub(super) fn sync_sources(
     )?;
     let mut select = tx.prepare_cached(
         "SELECT url, status, etag, last_modified, body_hash, next_poll_at, next_poll_reason,
-                consecutive_errors, hint_ttl_seconds, hint_update_seconds, skip_hours, skip_days
+                consecutive_errors, hint_ttl_seconds, hint_update_seconds, skip_hours, skip_days,
+                site_url, identity
          FROM sources WHERE id = ?1",
     )?;
     let mut history = tx.prepare_cached(
@@ -168,6 +181,8 @@ pub(super) fn sync_sources(
                     skip_days: r.get::<_, i64>(11)? as u8,
                 },
                 history: Vec::new(),
+                site_url: r.get(12)?,
+                identity_basis: IdentityBasis::parse(&r.get::<_, String>(13)?),
             })
         })?;
         state.history = history
@@ -238,7 +253,11 @@ pub(super) fn revive(conn: &Connection, source: &str) -> Result<Option<String>, 
 }
 
 /// Writes one poll. Runs inside the caller's transaction (or savepoint).
-pub(super) fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollCounts, StoreError> {
+pub(super) fn record_poll(
+    tx: &Connection,
+    record: &PollRecord,
+    near: &NearDuplicates,
+) -> Result<PollCounts, StoreError> {
     let started = timestamp(record.started_at);
     let next = timestamp(record.next.at);
     let reason = record.next.reason.as_str();
@@ -250,9 +269,18 @@ pub(super) fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollCo
             status,
             bytes,
             items,
+            identity_fallback,
             ..
         } => {
-            counts = file_items(tx, record.source_id, items, &started)?;
+            let filed = articles::file_items(tx, record.source_id, items, record.started_at, near)?;
+            counts.seen = items.len() as u64;
+            counts.new = filed.new;
+            counts.updated = filed.updated;
+            counts.near_duplicates = filed.near_duplicates;
+            counts.removed = filed.removed;
+            if let Some(reason) = identity_fallback.as_ref().or(filed.unstable_guids.as_ref()) {
+                counts.identity_basis = identify_by_links(tx, record.source_id, reason)?;
+            }
             (*status, false, Some(*bytes))
         }
         PollOutcome::Failed { status, bytes, .. } => (*status, false, *bytes),
@@ -402,6 +430,28 @@ pub(super) fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollCo
     Ok(counts)
 }
 
+/// Switches a source from guids to links (once: the first reason stays recorded).
+fn identify_by_links(
+    tx: &Connection,
+    source_id: i64,
+    reason: &str,
+) -> Result<Option<IdentityBasis>, StoreError> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE sources SET identity = 'link', identity_reason = ?2
+             WHERE id = ?1 AND identity <> 'link'",
+        )?
+        .execute(params![source_id, reason])?;
+    if changed > 0 {
+        tracing::info!(
+            source_id,
+            reason,
+            "source's items are told apart by their links from now on"
+        );
+    }
+    Ok((changed > 0).then_some(IdentityBasis::Link))
+}
+
 /// Counts polls that saw the same permanent redirect in a row; moves the source when the count
 /// reaches [`REDIRECT_POLLS_TO_MOVE`], keeping the old URL as an alias. Returns the new URL when
 /// it moved.
@@ -450,168 +500,4 @@ fn follow_permanent_redirect(
     .execute(params![record.source_id, target])?;
     tracing::info!(from = %record.url, to = %target, "source moved after repeated permanent redirects");
     Ok(Some(target.to_owned()))
-}
-
-/// Files every item of a parsed document; see the module doc for the four cases.
-fn file_items(
-    tx: &Connection,
-    source_id: i64,
-    items: &[Item],
-    now: &str,
-) -> Result<PollCounts, StoreError> {
-    let mut counts = PollCounts {
-        seen: items.len() as u64,
-        ..PollCounts::default()
-    };
-    let mut find_entry = tx.prepare_cached(
-        "SELECT id, article_id, content_hash FROM entries WHERE source_id = ?1 AND identity = ?2",
-    )?;
-    let mut touch_entry =
-        tx.prepare_cached("UPDATE entries SET last_seen_at = ?2 WHERE id = ?1")?;
-    for item in items {
-        let identity = item.identity.as_stored();
-        let known: Option<(i64, i64, String)> = find_entry
-            .query_row(params![source_id, identity], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()?;
-        match known {
-            Some((_, _, ref hash)) if *hash == item.content_hash => {
-                touch_entry.execute(params![known.as_ref().map(|k| k.0), now])?;
-            }
-            Some((entry_id, article_id, _)) => {
-                if revise_article(tx, article_id, item, now)? {
-                    counts.updated += 1;
-                }
-                tx.prepare_cached(
-                    "UPDATE entries SET content_hash = ?2, last_seen_at = ?3, link = ?4 WHERE id = ?1",
-                )?
-                .execute(params![entry_id, item.content_hash, now, item.rendered.link])?;
-            }
-            None => {
-                let (article_id, created) = find_or_create_article(tx, item, now)?;
-                if created {
-                    counts.new += 1;
-                }
-                tx.prepare_cached(
-                    "INSERT INTO entries (source_id, article_id, identity, guid, link, content_hash,
-                                          first_seen_at, last_seen_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                )?
-                .execute(params![
-                    source_id,
-                    article_id,
-                    identity,
-                    item.rendered.guid,
-                    item.rendered.link,
-                    item.content_hash,
-                    now
-                ])?;
-            }
-        }
-    }
-    Ok(counts)
-}
-
-/// The article this new entry belongs to: the one with the same canonical URL or key, or a new
-/// one. Returns its id and whether it was created.
-fn find_or_create_article(
-    tx: &Connection,
-    item: &Item,
-    now: &str,
-) -> Result<(i64, bool), StoreError> {
-    if let Some(url) = &item.canonical_url {
-        let existing = tx
-            .prepare_cached("SELECT id FROM articles WHERE canonical_url = ?1")?
-            .query_row([url], |r| r.get(0))
-            .optional()?;
-        if let Some(id) = existing {
-            return Ok((id, false));
-        }
-    }
-    let r = &item.rendered;
-    let inserted: Option<i64> = tx
-        .prepare_cached(
-            "INSERT INTO articles (key, url, canonical_url, title, published_at, date, body,
-                                   document, content_hash, first_seen_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
-             ON CONFLICT (key) DO NOTHING
-             RETURNING id",
-        )?
-        .query_row(
-            params![
-                item.key,
-                r.link,
-                item.canonical_url,
-                r.title,
-                r.published_at.map(timestamp),
-                r.date,
-                r.body,
-                r.document,
-                item.content_hash,
-                now
-            ],
-            |row| row.get(0),
-        )
-        .optional()?;
-    match inserted {
-        Some(id) => Ok((id, true)),
-        // The same identity reached through another source (same content, no link).
-        None => Ok((
-            tx.prepare_cached("SELECT id FROM articles WHERE key = ?1")?
-                .query_row([&item.key], |row| row.get(0))?,
-            false,
-        )),
-    }
-}
-
-/// Applies an edit: the current document goes to `article_revisions` and the article takes the
-/// new text. Returns false when the article already has this text (another source's copy).
-fn revise_article(
-    tx: &Connection,
-    article_id: i64,
-    item: &Item,
-    now: &str,
-) -> Result<bool, StoreError> {
-    let (current_hash, revision, title, document, date): (String, i64, String, String, String) = tx
-        .prepare_cached(
-            "SELECT content_hash, revision, title, document, date FROM articles WHERE id = ?1",
-        )?
-        .query_row([article_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?;
-    if current_hash == item.content_hash {
-        return Ok(false);
-    }
-    tx.prepare_cached(
-        "INSERT INTO article_revisions (article_id, revision, title, document, replaced_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![article_id, revision, title, document, now])?;
-    let r = &item.rendered;
-    // An undated item keeps the date it was first seen on, not the day of the edit.
-    let (date, new_document) = match r.published_at {
-        Some(_) => (r.date.as_str(), r.document.clone()),
-        None => (
-            date.as_str(),
-            crate::text::document(&date, &r.title, &r.body),
-        ),
-    };
-    tx.prepare_cached(
-        "UPDATE articles SET title = ?2, published_at = coalesce(?3, published_at), date = ?4,
-                body = ?5, document = ?6, content_hash = ?7, updated_at = ?8,
-                revision = revision + 1
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        article_id,
-        r.title,
-        r.published_at.map(timestamp),
-        date,
-        r.body,
-        new_document,
-        item.content_hash,
-        now
-    ])?;
-    Ok(true)
 }

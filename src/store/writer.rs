@@ -10,7 +10,9 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::articles;
 use super::poll::{self, PollCounts, PollRecord, SourceSpec, SourceState};
+use crate::dedup::NearDuplicates;
 
 /// Items written in one transaction at most, so the write lock is never held long.
 const BATCH_ITEMS: usize = 2_000;
@@ -22,7 +24,21 @@ enum Job {
         Box<PollRecord>,
         oneshot::Sender<Result<PollCounts, StoreError>>,
     ),
-    Prune(DateTime<Utc>, oneshot::Sender<Result<usize, StoreError>>),
+    Prune(Retention, oneshot::Sender<Result<Pruned, StoreError>>),
+}
+
+/// What to forget: fetches started before a time, articles dated before a day (`YYYY-MM-DD`).
+#[derive(Debug, Clone)]
+pub struct Retention {
+    pub fetches_before: DateTime<Utc>,
+    pub articles_before: Option<String>,
+}
+
+/// What pruning removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub fetches: usize,
+    pub articles: u64,
 }
 
 /// The configured sources as the database knows them, and the hosts that asked for quiet.
@@ -47,11 +63,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> std::io::Result<Writer> {
+    pub fn start(conn: Connection, near: NearDuplicates) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("gleaner-writer".into())
-            .spawn(move || run(conn, queue))?;
+            .spawn(move || run(conn, queue, near))?;
         Ok(Writer {
             handle: WriterHandle { jobs },
             thread,
@@ -82,11 +98,12 @@ impl WriterHandle {
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
-    /// Forgets fetches started before `cutoff` (the retention) and expired host blocks.
-    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+    /// Forgets what `retention` says and expired host blocks; old articles are remembered by
+    /// their identities so they are not stored again.
+    pub async fn prune(&self, retention: Retention) -> Result<Pruned, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job::Prune(cutoff, reply))
+            .send(Job::Prune(retention, reply))
             .await
             .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
@@ -102,7 +119,7 @@ impl WriterHandle {
     }
 }
 
-fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>, near: NearDuplicates) {
     let mut pending: Option<Job> = None;
     loop {
         let job = match pending.take() {
@@ -116,8 +133,8 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>) {
             Job::Sync(specs, reply) => {
                 let _ = reply.send(sync(&mut conn, &specs));
             }
-            Job::Prune(cutoff, reply) => {
-                let _ = reply.send(poll::prune(&conn, cutoff, Utc::now()));
+            Job::Prune(retention, reply) => {
+                let _ = reply.send(prune(&mut conn, &retention));
             }
             Job::Poll(first, reply) => {
                 let mut batch = vec![(first, reply)];
@@ -135,7 +152,7 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                write_batch(&mut conn, batch);
+                write_batch(&mut conn, batch, &near);
             }
         }
     }
@@ -159,16 +176,26 @@ fn sync(conn: &mut Connection, specs: &[SourceSpec]) -> Result<Synced, StoreErro
     })
 }
 
+fn prune(conn: &mut Connection, retention: &Retention) -> Result<Pruned, StoreError> {
+    let now = Utc::now();
+    let fetches = poll::prune(conn, retention.fetches_before, now)?;
+    let articles = match &retention.articles_before {
+        Some(before) => articles::remove_old_articles(conn, before, now)?,
+        None => 0,
+    };
+    Ok(Pruned { fetches, articles })
+}
+
 type Reply = oneshot::Sender<Result<PollCounts, StoreError>>;
 
-fn write_batch(conn: &mut Connection, batch: Vec<(Box<PollRecord>, Reply)>) {
+fn write_batch(conn: &mut Connection, batch: Vec<(Box<PollRecord>, Reply)>, near: &NearDuplicates) {
     let mut results = Vec::with_capacity(batch.len());
     let outcome = (|| -> Result<(), StoreError> {
         let mut tx = conn.transaction()?;
         for (record, _) in &batch {
             let sp = tx.savepoint()?;
             // A savepoint derefs to the connection the poll is written through.
-            let result = poll::record_poll(&sp, record);
+            let result = poll::record_poll(&sp, record, near);
             match result {
                 Ok(_) => sp.commit()?,
                 Err(_) => drop(sp), // rolled back on drop

@@ -1,0 +1,441 @@
+//! Filing the items of a parsed document. Each item is a repeat (nothing to do), an edit of a
+//! known article (a new revision), a new entry of a known article (another source, or a guid
+//! that changed under the same link), or a new article: unless retention removed it before,
+//! and then linked to the nearest recent article whose body is a near-duplicate of its own.
+//! Also retention itself: removing old articles and remembering them.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{StoreError, timestamp};
+use crate::dedup::{self, Item, NearDuplicates, simhash};
+
+/// Shorter body over longer, in characters, below which two bodies are not near-duplicates
+/// however close their fingerprints: a digest quoting a story is not the story.
+pub const MIN_LENGTH_RATIO: f64 = 0.8;
+
+/// What filing one document changed.
+#[derive(Debug, Default)]
+pub(super) struct Filed {
+    pub new: u64,
+    pub updated: u64,
+    pub near_duplicates: u64,
+    /// Items not stored again because retention removed their article.
+    pub removed: u64,
+    /// Why the source's guids cannot be trusted, when filing showed it (a guid that changed
+    /// while its link stayed).
+    pub unstable_guids: Option<String>,
+}
+
+/// A known entry of the source.
+struct Entry {
+    id: i64,
+    article_id: i64,
+    content_hash: String,
+}
+
+/// Files every item of one parsed document of source `source_id`.
+pub(super) fn file_items(
+    tx: &Connection,
+    source_id: i64,
+    items: &[Item],
+    now: DateTime<Utc>,
+    near: &NearDuplicates,
+) -> Result<Filed, StoreError> {
+    let now_text = timestamp(now);
+    let mut filed = Filed::default();
+    let current: HashSet<String> = items.iter().map(|i| i.identity.as_stored()).collect();
+    let mut find_entry = tx.prepare_cached(
+        "SELECT id, article_id, content_hash FROM entries WHERE source_id = ?1 AND identity = ?2",
+    )?;
+    let mut touch_entry =
+        tx.prepare_cached("UPDATE entries SET last_seen_at = ?2 WHERE id = ?1")?;
+    let mut window_start: Option<i64> = None;
+    for item in items {
+        let identity = item.identity.as_stored();
+        let mut known: Option<Entry> = find_entry
+            .query_row(params![source_id, identity], |r| {
+                Ok(Entry {
+                    id: r.get(0)?,
+                    article_id: r.get(1)?,
+                    content_hash: r.get(2)?,
+                })
+            })
+            .optional()?;
+        if known.is_none() {
+            known = rekey_moved_entry(tx, source_id, item, &identity, &current, &mut filed)?;
+        }
+        match known {
+            Some(entry) if entry.content_hash == item.content_hash => {
+                touch_entry.execute(params![entry.id, now_text])?;
+            }
+            Some(entry) => {
+                if revise_article(tx, entry.article_id, item, &now_text)? {
+                    filed.updated += 1;
+                }
+                tx.prepare_cached(
+                    "UPDATE entries SET content_hash = ?2, last_seen_at = ?3, link = ?4 WHERE id = ?1",
+                )?
+                .execute(params![entry.id, item.content_hash, now_text, item.rendered.link])?;
+            }
+            None => {
+                if was_removed(tx, source_id, &identity, item)? {
+                    filed.removed += 1;
+                    continue;
+                }
+                let (article_id, created) = find_or_create_article(tx, item, &now_text)?;
+                if created {
+                    filed.new += 1;
+                    if let Some(hash) = item.simhash {
+                        let start = match window_start {
+                            Some(id) => id,
+                            None => *window_start.insert(first_recent_article(tx, now, near)?),
+                        };
+                        let body = &item.rendered.body;
+                        if link_near_duplicate(tx, article_id, hash, body, start, near, &now_text)?
+                        {
+                            filed.near_duplicates += 1;
+                        }
+                    }
+                }
+                tx.prepare_cached(
+                    "INSERT INTO entries (source_id, article_id, identity, guid, link, content_hash,
+                                          first_seen_at, last_seen_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                )?
+                .execute(params![
+                    source_id,
+                    article_id,
+                    identity,
+                    item.rendered.guid,
+                    item.rendered.link,
+                    item.content_hash,
+                    now_text
+                ])?;
+            }
+        }
+    }
+    Ok(filed)
+}
+
+/// An item this source gave before under another identity (a guid that changed, or the source
+/// switching from guids to links) is found by its canonical link and takes its new identity.
+/// An entry whose old identity is still in the document is another item and is left alone.
+fn rekey_moved_entry(
+    tx: &Connection,
+    source_id: i64,
+    item: &Item,
+    identity: &str,
+    current: &HashSet<String>,
+    filed: &mut Filed,
+) -> Result<Option<Entry>, StoreError> {
+    let Some(url) = &item.canonical_url else {
+        return Ok(None);
+    };
+    let found: Option<(Entry, String)> = tx
+        .prepare_cached(
+            "SELECT e.id, e.article_id, e.content_hash, e.identity
+             FROM articles a JOIN entries e ON e.article_id = a.id
+             WHERE a.canonical_url = ?1 AND e.source_id = ?2",
+        )?
+        .query_row(params![url, source_id], |r| {
+            Ok((
+                Entry {
+                    id: r.get(0)?,
+                    article_id: r.get(1)?,
+                    content_hash: r.get(2)?,
+                },
+                r.get(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((entry, old_identity)) = found.filter(|(_, old)| !current.contains(old)) else {
+        return Ok(None);
+    };
+    tx.prepare_cached("UPDATE entries SET identity = ?2, guid = ?3, link = ?4 WHERE id = ?1")?
+        .execute(params![
+            entry.id,
+            identity,
+            item.rendered.guid,
+            item.rendered.link
+        ])?;
+    if old_identity.starts_with("guid:") && identity.starts_with("guid:") {
+        filed.unstable_guids = Some(format!(
+            "the guid of {url} changed from {:?} to {:?}",
+            &old_identity[5..],
+            &identity[5..]
+        ));
+    }
+    Ok(Some(entry))
+}
+
+/// Whether retention removed this item's article: by this source's identity of it, by its key,
+/// or by its canonical URL.
+fn was_removed(
+    tx: &Connection,
+    source_id: i64,
+    identity: &str,
+    item: &Item,
+) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM removed_entries WHERE source_id = ?1 AND identity = ?2)
+                 OR EXISTS (SELECT 1 FROM removed_articles WHERE key = ?3)
+                 OR EXISTS (SELECT 1 FROM removed_articles WHERE canonical_url = ?4)",
+        )?
+        .query_row(
+            params![source_id, identity, item.key, item.canonical_url],
+            |r| r.get(0),
+        )?)
+}
+
+/// The article this new entry belongs to: the one with the same canonical URL or key, or a new
+/// one. Returns its id and whether it was created.
+fn find_or_create_article(
+    tx: &Connection,
+    item: &Item,
+    now: &str,
+) -> Result<(i64, bool), StoreError> {
+    if let Some(url) = &item.canonical_url {
+        let existing = tx
+            .prepare_cached("SELECT id FROM articles WHERE canonical_url = ?1")?
+            .query_row([url], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok((id, false));
+        }
+    }
+    let r = &item.rendered;
+    let inserted: Option<i64> = tx
+        .prepare_cached(
+            "INSERT INTO articles (key, url, canonical_url, title, published_at, date, body,
+                                   document, content_hash, first_seen_at, updated_at, simhash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
+             ON CONFLICT (key) DO NOTHING
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                item.key,
+                r.link,
+                item.canonical_url,
+                r.title,
+                r.published_at.map(timestamp),
+                r.date,
+                r.body,
+                r.document,
+                item.content_hash,
+                now,
+                item.simhash.map(simhash::to_stored)
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match inserted {
+        Some(id) => Ok((id, true)),
+        // The same identity reached through another source (same content, no link).
+        None => Ok((
+            tx.prepare_cached("SELECT id FROM articles WHERE key = ?1")?
+                .query_row([&item.key], |row| row.get(0))?,
+            false,
+        )),
+    }
+}
+
+/// The id from which articles are recent enough to compare: ids grow with `first_seen_at`.
+fn first_recent_article(
+    tx: &Connection,
+    now: DateTime<Utc>,
+    near: &NearDuplicates,
+) -> Result<i64, StoreError> {
+    let since = chrono::Duration::from_std(near.window)
+        .ok()
+        .and_then(|w| now.checked_sub_signed(w))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let id: Option<i64> = tx
+        .prepare_cached("SELECT min(id) FROM articles WHERE first_seen_at >= ?1")?
+        .query_row([timestamp(since)], |r| r.get(0))?;
+    Ok(id.unwrap_or(i64::MAX))
+}
+
+/// Links a new article to the nearest earlier recent article within the distance whose body is
+/// of similar length and reports the same figures. The candidates come from the band indexes: by pigeonhole, a fingerprint
+/// within the distance matches one band within [`simhash::probe_radius`] bits.
+fn link_near_duplicate(
+    tx: &Connection,
+    article_id: i64,
+    hash: u64,
+    body: &str,
+    since_id: i64,
+    near: &NearDuplicates,
+    now: &str,
+) -> Result<bool, StoreError> {
+    let radius = simhash::probe_radius(near.max_distance);
+    let mut candidates: Vec<(u32, i64)> = Vec::new();
+    for band in 0..simhash::BANDS {
+        let values = simhash::band_neighbours(simhash::band(hash, band), radius);
+        let shift = 48 - 16 * band;
+        let placeholders = (0..values.len())
+            .map(|i| format!("?{}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The expression must match the index's exactly for SQLite to use it.
+        let expression = if shift == 0 {
+            "(simhash & 65535)".to_owned()
+        } else {
+            format!("((simhash >> {shift}) & 65535)")
+        };
+        let sql = format!(
+            "SELECT id, simhash FROM articles
+             WHERE {expression} IN ({placeholders}) AND simhash IS NOT NULL
+               AND id >= ?1 AND id < ?2"
+        );
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let mut bound: Vec<i64> = vec![since_id, article_id];
+        bound.extend(values.iter().map(|v| i64::from(*v)));
+        let rows = stmt.query_map(rusqlite::params_from_iter(bound), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (id, stored) = row?;
+            let distance = simhash::distance(hash, simhash::from_stored(stored));
+            if distance <= near.max_distance {
+                candidates.push((distance, id));
+            }
+        }
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut body_of = tx.prepare_cached("SELECT body FROM articles WHERE id = ?1")?;
+    for (distance, id) in candidates {
+        let other: String = body_of.query_row([id], |r| r.get(0))?;
+        let (a, b) = (body.chars().count() as f64, other.chars().count() as f64);
+        if a.min(b) / a.max(b) < MIN_LENGTH_RATIO || !dedup::same_figures(body, &other) {
+            continue;
+        }
+        tx.prepare_cached(
+            "INSERT INTO duplicates (article_id, duplicate_of, method, distance, found_at)
+             VALUES (?1, ?2, 'simhash', ?3, ?4)",
+        )?
+        .execute(params![article_id, id, distance, now])?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Applies an edit: the current document goes to `article_revisions` and the article takes the
+/// new text. Returns false when there is nothing to revise: the article already has this text
+/// (another source's copy), or it differs only in white space.
+fn revise_article(
+    tx: &Connection,
+    article_id: i64,
+    item: &Item,
+    now: &str,
+) -> Result<bool, StoreError> {
+    let (current_hash, revision, title, body, document, date): (
+        String,
+        i64,
+        String,
+        String,
+        String,
+        String,
+    ) = tx
+        .prepare_cached(
+            "SELECT content_hash, revision, title, body, document, date FROM articles WHERE id = ?1",
+        )?
+        .query_row([article_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?;
+    let r = &item.rendered;
+    if current_hash == item.content_hash
+        || (dedup::same_words(&title, &r.title) && dedup::same_words(&body, &r.body))
+    {
+        return Ok(false);
+    }
+    tx.prepare_cached(
+        "INSERT INTO article_revisions (article_id, revision, title, document, replaced_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![article_id, revision, title, document, now])?;
+    // An undated item keeps the date it was first seen on, not the day of the edit.
+    let (date, new_document) = match r.published_at {
+        Some(_) => (r.date.as_str(), r.document.clone()),
+        None => (
+            date.as_str(),
+            crate::text::document(&date, &r.title, &r.body),
+        ),
+    };
+    tx.prepare_cached(
+        "UPDATE articles SET title = ?2, published_at = coalesce(?3, published_at), date = ?4,
+                body = ?5, document = ?6, content_hash = ?7, updated_at = ?8,
+                revision = revision + 1, simhash = ?9
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        article_id,
+        r.title,
+        r.published_at.map(timestamp),
+        date,
+        r.body,
+        new_document,
+        item.content_hash,
+        now,
+        item.simhash.map(simhash::to_stored)
+    ])?;
+    Ok(true)
+}
+
+/// Articles removed in one transaction at most, so the write lock is never held long.
+const REMOVE_BATCH: i64 = 1_000;
+
+/// Removes articles dated before `before` (`YYYY-MM-DD`), in short transactions, remembering
+/// each (its key, canonical URL and every source's identity of it) so it is not stored again.
+/// Their entries, revisions and near-duplicate links go with them.
+pub(super) fn remove_old_articles(
+    conn: &mut Connection,
+    before: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let now = timestamp(now);
+    let mut removed = 0;
+    loop {
+        let tx = conn.transaction()?;
+        tx.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)",
+            [],
+        )?;
+        tx.execute("DELETE FROM temp.doomed", [])?;
+        let batch = tx.execute(
+            "INSERT INTO temp.doomed (id)
+             SELECT id FROM articles WHERE date < ?1 ORDER BY date LIMIT ?2",
+            params![before, REMOVE_BATCH],
+        )?;
+        if batch == 0 {
+            tx.commit()?;
+            break;
+        }
+        tx.execute(
+            "INSERT INTO removed_articles (key, canonical_url, title, date, removed_at)
+             SELECT key, canonical_url, title, date, ?1 FROM articles
+             WHERE id IN (SELECT id FROM temp.doomed)
+             ON CONFLICT (key) DO NOTHING",
+            [&now],
+        )?;
+        tx.execute(
+            "INSERT INTO removed_entries (source_id, identity, key)
+             SELECT e.source_id, e.identity, a.key FROM entries e JOIN articles a ON a.id = e.article_id
+             WHERE a.id IN (SELECT id FROM temp.doomed)
+             ON CONFLICT DO NOTHING",
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM articles WHERE id IN (SELECT id FROM temp.doomed)",
+            [],
+        )?;
+        tx.commit()?;
+        removed += batch as u64;
+    }
+    Ok(removed)
+}
