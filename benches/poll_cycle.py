@@ -4,7 +4,7 @@ new) and warm (nothing changed: all 304), for gleaner, newsboat and curl side by
 
     python3 benches/poll_cycle.py                 # 1,000 and 10,000 sources
     python3 benches/poll_cycle.py --sizes 1000    # just one size
-    python3 benches/poll_cycle.py --newsboat-max 10000   # newsboat at 10,000 too (slow: ~10 min)
+    python3 benches/poll_cycle.py --newsboat-max 10000   # newsboat at 10,000 too (over 7 min cold)
 
 Needs nginx (Debian nginx-light: it sends ETag and Last-Modified), newsboat 2.21 (Debian) and
 curl; builds gleaner in release first. Prints wall time and peak memory (max RSS) of each run.

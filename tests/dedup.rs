@@ -378,6 +378,42 @@ fn syndicated_copies_are_linked_and_similar_stories_are_not() {
         "the cluster's first article: {clusters:?}"
     );
     assert_eq!(clusters[1].1, distance, "{clusters:?}");
+    drop(db);
+
+    // A later run finds the stored articles as candidates too (its writer loads their
+    // fingerprints from the database).
+    let digest = format!("{}<p>Subscribe to our newsletter.</p>", &original);
+    server.route(
+        "/digest.xml",
+        Reply::feed(rss(&[(
+            "d1",
+            "https://digest.example/tram",
+            "Tram line (digest)",
+            DATE,
+            &digest,
+        )])),
+    );
+    ws.write_config(
+        QUICK,
+        &[
+            ("paper", &server.url("/paper.xml")),
+            ("wire", &server.url("/wire.xml")),
+            ("digest", &server.url("/digest.xml")),
+        ],
+    );
+    let out = common::stdout(&ws.once());
+    assert!(out.contains(", 1 near-duplicates"), "{out}");
+    let db = ws.open_db();
+    let linked_to: String = db
+        .query_row(
+            "SELECT b.title FROM duplicates d JOIN articles a ON a.id = d.article_id
+             JOIN articles b ON b.id = d.duplicate_of WHERE a.title = 'Tram line (digest)'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(linked_to.starts_with("Tram line"), "{linked_to}");
+    assert_eq!(count(&db, "SELECT count(*) FROM unique_articles"), 2);
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! that changed under the same link), or a new article: unless retention removed it before,
 //! and then linked to the nearest recent article whose body is a near-duplicate of its own.
 //! Also retention itself: removing old articles and remembering them.
+//!
+//! Near-duplicate candidates come from a [`BandIndex`] of recent fingerprints that the writer
+//! keeps in memory ([`load_recent_fingerprints`]); the article rows stay the truth.
 
 use std::collections::HashSet;
 
@@ -10,7 +13,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, timestamp};
-use crate::dedup::{self, Item, NearDuplicates, simhash};
+use crate::dedup::simhash::{self, BandIndex};
+use crate::dedup::{self, Item, NearDuplicates};
 
 /// Shorter body over longer, in characters, below which two bodies are not near-duplicates
 /// however close their fingerprints: a digest quoting a story is not the story.
@@ -36,13 +40,15 @@ struct Entry {
     content_hash: String,
 }
 
-/// Files every item of one parsed document of source `source_id`.
+/// Files every item of one parsed document of source `source_id`. New fingerprints are added
+/// to `recent`, which must hold those of the recent articles of `tx`.
 pub(super) fn file_items(
     tx: &Connection,
     source_id: i64,
     items: &[Item],
     now: DateTime<Utc>,
     near: &NearDuplicates,
+    recent: &mut BandIndex,
 ) -> Result<Filed, StoreError> {
     let now_text = timestamp(now);
     let mut filed = Filed::default();
@@ -64,8 +70,22 @@ pub(super) fn file_items(
                 })
             })
             .optional()?;
+        // The article of this item's canonical URL, looked up once for a new entry.
+        let mut same_url: Option<i64> = None;
         if known.is_none() {
-            known = rekey_moved_entry(tx, source_id, item, &identity, &current, &mut filed)?;
+            if let Some(url) = &item.canonical_url {
+                same_url = tx
+                    .prepare_cached("SELECT id FROM articles WHERE canonical_url = ?1")?
+                    .query_row([url], |r| r.get(0))
+                    .optional()?;
+            }
+            if let Some(article_id) = same_url {
+                known = rekey_moved_entry(tx, source_id, article_id, item, &identity, &current)?
+                    .map(|(entry, unstable)| {
+                        filed.unstable_guids = unstable.or(filed.unstable_guids.take());
+                        entry
+                    });
+            }
         }
         match known {
             Some(entry) if entry.content_hash == item.content_hash => {
@@ -85,7 +105,10 @@ pub(super) fn file_items(
                     filed.removed += 1;
                     continue;
                 }
-                let (article_id, created) = find_or_create_article(tx, item, &now_text)?;
+                let (article_id, created) = match same_url {
+                    Some(id) => (id, false),
+                    None => find_or_create_article(tx, item, &now_text)?,
+                };
                 if created {
                     filed.new += 1;
                     if let Some(hash) = item.simhash {
@@ -93,11 +116,12 @@ pub(super) fn file_items(
                             Some(id) => id,
                             None => *window_start.insert(first_recent_article(tx, now, near)?),
                         };
+                        let candidates = recent.within(hash, near.max_distance, start..article_id);
                         let body = &item.rendered.body;
-                        if link_near_duplicate(tx, article_id, hash, body, start, near, &now_text)?
-                        {
+                        if link_near_duplicate(tx, article_id, body, &candidates, &now_text)? {
                             filed.near_duplicates += 1;
                         }
+                        recent.insert(article_id, hash);
                     }
                 }
                 tx.prepare_cached(
@@ -121,26 +145,23 @@ pub(super) fn file_items(
 }
 
 /// An item this source gave before under another identity (a guid that changed, or the source
-/// switching from guids to links) is found by its canonical link and takes its new identity.
-/// An entry whose old identity is still in the document is another item and is left alone.
+/// switching from guids to links) is found through the article of its canonical link and takes
+/// its new identity. An entry whose old identity is still in the document is another item and
+/// is left alone. Returns the entry and, when a guid changed, why the guids are unstable.
 fn rekey_moved_entry(
     tx: &Connection,
     source_id: i64,
+    article_id: i64,
     item: &Item,
     identity: &str,
     current: &HashSet<String>,
-    filed: &mut Filed,
-) -> Result<Option<Entry>, StoreError> {
-    let Some(url) = &item.canonical_url else {
-        return Ok(None);
-    };
+) -> Result<Option<(Entry, Option<String>)>, StoreError> {
     let found: Option<(Entry, String)> = tx
         .prepare_cached(
-            "SELECT e.id, e.article_id, e.content_hash, e.identity
-             FROM articles a JOIN entries e ON e.article_id = a.id
-             WHERE a.canonical_url = ?1 AND e.source_id = ?2",
+            "SELECT id, article_id, content_hash, identity FROM entries
+             WHERE article_id = ?1 AND source_id = ?2",
         )?
-        .query_row(params![url, source_id], |r| {
+        .query_row(params![article_id, source_id], |r| {
             Ok((
                 Entry {
                     id: r.get(0)?,
@@ -161,14 +182,16 @@ fn rekey_moved_entry(
             item.rendered.guid,
             item.rendered.link
         ])?;
-    if old_identity.starts_with("guid:") && identity.starts_with("guid:") {
-        filed.unstable_guids = Some(format!(
-            "the guid of {url} changed from {:?} to {:?}",
-            &old_identity[5..],
-            &identity[5..]
-        ));
-    }
-    Ok(Some(entry))
+    let unstable =
+        (old_identity.starts_with("guid:") && identity.starts_with("guid:")).then(|| {
+            format!(
+                "the guid of {} changed from {:?} to {:?}",
+                item.canonical_url.as_deref().unwrap_or_default(),
+                &old_identity[5..],
+                &identity[5..]
+            )
+        });
+    Ok(Some((entry, unstable)))
 }
 
 /// Whether retention removed this item's article: by this source's identity of it, by its key,
@@ -191,22 +214,13 @@ fn was_removed(
         )?)
 }
 
-/// The article this new entry belongs to: the one with the same canonical URL or key, or a new
-/// one. Returns its id and whether it was created.
+/// The article of a new entry whose canonical URL no article has: the one with the same key,
+/// or a new one. Returns its id and whether it was created.
 fn find_or_create_article(
     tx: &Connection,
     item: &Item,
     now: &str,
 ) -> Result<(i64, bool), StoreError> {
-    if let Some(url) = &item.canonical_url {
-        let existing = tx
-            .prepare_cached("SELECT id FROM articles WHERE canonical_url = ?1")?
-            .query_row([url], |r| r.get(0))
-            .optional()?;
-        if let Some(id) = existing {
-            return Ok((id, false));
-        }
-    }
     let r = &item.rendered;
     let inserted: Option<i64> = tx
         .prepare_cached(
@@ -254,63 +268,52 @@ fn first_recent_article(
         .ok()
         .and_then(|w| now.checked_sub_signed(w))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    // Through the first_seen_at index: `min(id)` would walk every older article.
     let id: Option<i64> = tx
-        .prepare_cached("SELECT min(id) FROM articles WHERE first_seen_at >= ?1")?
-        .query_row([timestamp(since)], |r| r.get(0))?;
+        .prepare_cached(
+            "SELECT id FROM articles WHERE first_seen_at >= ?1 ORDER BY first_seen_at, id LIMIT 1",
+        )?
+        .query_row([timestamp(since)], |r| r.get(0))
+        .optional()?;
     Ok(id.unwrap_or(i64::MAX))
 }
 
-/// Links a new article to the nearest earlier recent article within the distance whose body is
-/// of similar length and reports the same figures. The candidates come from the band indexes: by pigeonhole, a fingerprint
-/// within the distance matches one band within [`simhash::probe_radius`] bits.
+/// The fingerprints of the articles recent enough to be compared with a new one.
+pub(super) fn load_recent_fingerprints(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    near: &NearDuplicates,
+) -> Result<BandIndex, StoreError> {
+    let since = first_recent_article(conn, now, near)?;
+    let mut index = BandIndex::default();
+    let mut stmt = conn.prepare(
+        "SELECT id, simhash FROM articles WHERE simhash IS NOT NULL AND id >= ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (id, stored) = row?;
+        index.insert(id, simhash::from_stored(stored));
+    }
+    Ok(index)
+}
+
+/// Links a new article to the nearest of `candidates` (distance, id: nearest first) whose body
+/// is of similar length and reports the same figures.
 fn link_near_duplicate(
     tx: &Connection,
     article_id: i64,
-    hash: u64,
     body: &str,
-    since_id: i64,
-    near: &NearDuplicates,
+    candidates: &[(u32, i64)],
     now: &str,
 ) -> Result<bool, StoreError> {
-    let radius = simhash::probe_radius(near.max_distance);
-    let mut candidates: Vec<(u32, i64)> = Vec::new();
-    for band in 0..simhash::BANDS {
-        let values = simhash::band_neighbours(simhash::band(hash, band), radius);
-        let shift = 48 - 16 * band;
-        let placeholders = (0..values.len())
-            .map(|i| format!("?{}", i + 3))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // The expression must match the index's exactly for SQLite to use it.
-        let expression = if shift == 0 {
-            "(simhash & 65535)".to_owned()
-        } else {
-            format!("((simhash >> {shift}) & 65535)")
-        };
-        let sql = format!(
-            "SELECT id, simhash FROM articles
-             WHERE {expression} IN ({placeholders}) AND simhash IS NOT NULL
-               AND id >= ?1 AND id < ?2"
-        );
-        let mut stmt = tx.prepare_cached(&sql)?;
-        let mut bound: Vec<i64> = vec![since_id, article_id];
-        bound.extend(values.iter().map(|v| i64::from(*v)));
-        let rows = stmt.query_map(rusqlite::params_from_iter(bound), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (id, stored) = row?;
-            let distance = simhash::distance(hash, simhash::from_stored(stored));
-            if distance <= near.max_distance {
-                candidates.push((distance, id));
-            }
-        }
-    }
-    candidates.sort_unstable();
-    candidates.dedup();
     let mut body_of = tx.prepare_cached("SELECT body FROM articles WHERE id = ?1")?;
-    for (distance, id) in candidates {
-        let other: String = body_of.query_row([id], |r| r.get(0))?;
+    for &(distance, id) in candidates {
+        let Some(other) = body_of
+            .query_row([id], |r| r.get::<_, String>(0))
+            .optional()?
+        else {
+            continue; // removed by retention since the index was loaded
+        };
         let (a, b) = (body.chars().count() as f64, other.chars().count() as f64);
         if a.min(b) / a.max(b) < MIN_LENGTH_RATIO || !dedup::same_figures(body, &other) {
             continue;

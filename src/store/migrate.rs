@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0003_dedup.sql",
         include_str!("../../migrations/0003_dedup.sql"),
     ),
+    (
+        4,
+        "0004_fingerprints_in_memory.sql",
+        include_str!("../../migrations/0004_fingerprints_in_memory.sql"),
+    ),
 ];
 
 /// Work a migration needs that SQL cannot do, run in the same transaction right after it.

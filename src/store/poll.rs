@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::articles;
 use super::{StoreError, parse_timestamp, timestamp};
 use crate::dedup::NearDuplicates;
+use crate::dedup::simhash::BandIndex;
 use crate::dedup::{IdentityBasis, Item};
 use crate::feed::FeedHints;
 use crate::fetch::{ResponseMeta, Validators};
@@ -257,6 +258,7 @@ pub(super) fn record_poll(
     tx: &Connection,
     record: &PollRecord,
     near: &NearDuplicates,
+    recent: &mut BandIndex,
 ) -> Result<PollCounts, StoreError> {
     let started = timestamp(record.started_at);
     let next = timestamp(record.next.at);
@@ -272,7 +274,8 @@ pub(super) fn record_poll(
             identity_fallback,
             ..
         } => {
-            let filed = articles::file_items(tx, record.source_id, items, record.started_at, near)?;
+            let filed =
+                articles::file_items(tx, record.source_id, items, record.started_at, near, recent)?;
             counts.seen = items.len() as u64;
             counts.new = filed.new;
             counts.updated = filed.updated;

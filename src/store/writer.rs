@@ -13,6 +13,7 @@ use super::StoreError;
 use super::articles;
 use super::poll::{self, PollCounts, PollRecord, SourceSpec, SourceState};
 use crate::dedup::NearDuplicates;
+use crate::dedup::simhash::BandIndex;
 
 /// Items written in one transaction at most, so the write lock is never held long.
 const BATCH_ITEMS: usize = 2_000;
@@ -121,6 +122,9 @@ impl WriterHandle {
 
 fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>, near: NearDuplicates) {
     let mut pending: Option<Job> = None;
+    // Fingerprints of recent articles, loaded when first needed and again whenever they may
+    // no longer match the database (a rolled-back write, articles pruned).
+    let mut recent: Option<BandIndex> = None;
     loop {
         let job = match pending.take() {
             Some(job) => job,
@@ -135,6 +139,8 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>, near: NearDuplicate
             }
             Job::Prune(retention, reply) => {
                 let _ = reply.send(prune(&mut conn, &retention));
+                // Also how fingerprints that left the window stop taking memory.
+                recent = None;
             }
             Job::Poll(first, reply) => {
                 let mut batch = vec![(first, reply)];
@@ -152,7 +158,7 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>, near: NearDuplicate
                         Err(_) => break,
                     }
                 }
-                write_batch(&mut conn, batch, &near);
+                write_batch(&mut conn, batch, &near, &mut recent);
             }
         }
     }
@@ -188,14 +194,23 @@ fn prune(conn: &mut Connection, retention: &Retention) -> Result<Pruned, StoreEr
 
 type Reply = oneshot::Sender<Result<PollCounts, StoreError>>;
 
-fn write_batch(conn: &mut Connection, batch: Vec<(Box<PollRecord>, Reply)>, near: &NearDuplicates) {
+fn write_batch(
+    conn: &mut Connection,
+    batch: Vec<(Box<PollRecord>, Reply)>,
+    near: &NearDuplicates,
+    recent: &mut Option<BandIndex>,
+) {
     let mut results = Vec::with_capacity(batch.len());
     let outcome = (|| -> Result<(), StoreError> {
         let mut tx = conn.transaction()?;
+        let index = match recent {
+            Some(index) => index,
+            None => recent.insert(articles::load_recent_fingerprints(&tx, Utc::now(), near)?),
+        };
         for (record, _) in &batch {
             let sp = tx.savepoint()?;
             // A savepoint derefs to the connection the poll is written through.
-            let result = poll::record_poll(&sp, record, near);
+            let result = poll::record_poll(&sp, record, near, index);
             match result {
                 Ok(_) => sp.commit()?,
                 Err(_) => drop(sp), // rolled back on drop
@@ -205,6 +220,10 @@ fn write_batch(conn: &mut Connection, batch: Vec<(Box<PollRecord>, Reply)>, near
         tx.commit()?;
         Ok(())
     })();
+    if outcome.is_err() || results.iter().any(Result::is_err) {
+        // The index may hold fingerprints of articles that were rolled back.
+        *recent = None;
+    }
     match outcome {
         Ok(()) => {
             for ((_, reply), result) in batch.into_iter().zip(results) {
