@@ -249,6 +249,14 @@ mod tests {
         votes to two after a debate that lasted more than three hours.\n\nSupporters said the \
         new routes would cut commuting times for thousands of residents who now drive to work.";
 
+    /// A deterministic sequence of well-spread 64-bit values (splitmix-style).
+    fn random_fingerprints(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state = fmix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
+            state
+        }
+    }
+
     #[test]
     fn fingerprints_are_pinned() {
         // Stored in databases: a change here would make every stored fingerprint meaningless.
@@ -297,11 +305,7 @@ mod tests {
 
     #[test]
     fn the_band_index_finds_exactly_what_a_scan_finds() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            state = fmix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
-            state
-        };
+        let mut next = random_fingerprints(0x2545_f491_4f6c_dd1d_u64);
         let mut index = BandIndex::default();
         let mut all = Vec::new();
         for id in 0..3_000i64 {
@@ -356,11 +360,7 @@ mod tests {
     #[test]
     fn probing_finds_every_fingerprint_within_the_distance() {
         // Pigeonhole check over many random pairs at every distance up to the largest allowed.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            state = fmix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
-            state
-        };
+        let mut next = random_fingerprints(0x9e37_79b9_7f4a_7c15_u64);
         for max_distance in 0..=crate::dedup::MAX_NEAR_DISTANCE {
             let radius = probe_radius(max_distance);
             for _ in 0..300 {

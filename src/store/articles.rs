@@ -307,6 +307,7 @@ fn link_near_duplicate(
     now: &str,
 ) -> Result<bool, StoreError> {
     let mut body_of = tx.prepare_cached("SELECT body FROM articles WHERE id = ?1")?;
+    let chars = body.chars().count() as f64;
     for &(distance, id) in candidates {
         let Some(other) = body_of
             .query_row([id], |r| r.get::<_, String>(0))
@@ -314,8 +315,10 @@ fn link_near_duplicate(
         else {
             continue; // removed by retention since the index was loaded
         };
-        let (a, b) = (body.chars().count() as f64, other.chars().count() as f64);
-        if a.min(b) / a.max(b) < MIN_LENGTH_RATIO || !dedup::same_figures(body, &other) {
+        let other_chars = other.chars().count() as f64;
+        if chars.min(other_chars) / chars.max(other_chars) < MIN_LENGTH_RATIO
+            || !dedup::same_figures(body, &other)
+        {
             continue;
         }
         tx.prepare_cached(
