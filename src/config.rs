@@ -76,6 +76,8 @@ pub struct SourceConfig {
     pub user_agent: Option<String>,
     /// A fixed time zone for the DATE of this source's items, instead of each timestamp's own offset.
     pub timezone: Option<chrono_tz::Tz>,
+    /// Let redirects and pages of this source reach loopback and private addresses.
+    pub allow_private: bool,
 }
 
 /// A configuration that cannot be used, with the place of the mistake when there is one.
@@ -158,6 +160,8 @@ struct RawSource {
     interval: Option<Duration>,
     #[serde(default, deserialize_with = "timezone_opt")]
     timezone: Option<chrono_tz::Tz>,
+    #[serde(default)]
+    allow_private: bool,
 }
 
 impl Config {
@@ -330,6 +334,7 @@ impl Config {
                 interval: source.interval,
                 user_agent: source.user_agent.map(check_user_agent).transpose()?,
                 timezone: source.timezone,
+                allow_private: source.allow_private,
             });
         }
 

@@ -149,6 +149,7 @@ impl Daemon {
                     url: state.url,
                     user_agent: config.user_agent_of(cfg).to_owned(),
                     timezone: cfg.timezone,
+                    allow_private: cfg.allow_private,
                     validators: state.validators,
                     body_hash: state.body_hash,
                     policy: Policy {

@@ -22,6 +22,8 @@ pub struct SourceToPoll {
     pub url: String,
     pub user_agent: String,
     pub timezone: Option<chrono_tz::Tz>,
+    /// Requests may go to loopback and private addresses (see `fetch`).
+    pub allow_private: bool,
     pub validators: Validators,
     /// Hash of the last body parsed: the same bytes again are not parsed again.
     pub body_hash: Option<String>,
