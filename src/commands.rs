@@ -10,6 +10,7 @@ use chrono::{NaiveDate, Utc};
 use crate::config::Config;
 use crate::daemon::{self, Daemon};
 use crate::store::Reader;
+use crate::store::lock::DaemonLock;
 use crate::text;
 
 /// Loads the configuration, with the database path overridden when asked.
@@ -21,17 +22,23 @@ pub fn load_config(path: &Path, database: Option<PathBuf>) -> anyhow::Result<Con
     Ok(config)
 }
 
-/// `gleaner run`: the daemon, until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let shutdown = daemon::shutdown_on_signals()?;
-    Daemon::start(config).await?.run(shutdown).await
+/// `gleaner run`: the daemon, until SIGINT or SIGTERM; one per database.
+pub async fn run(config: Config, database_override: bool) -> anyhow::Result<()> {
+    let _lock = DaemonLock::acquire(&config.database)?;
+    let (shutdown, reload) = daemon::signals()?;
+    Daemon::start(config, database_override, Some(&shutdown))
+        .await?
+        .run(shutdown, reload)
+        .await
 }
 
 /// `gleaner once`: one pass over the due sources (every active one with `force`, except those
-/// a server asked to wait), one summary line each on stdout.
-pub async fn once(config: Config, force: bool) -> anyhow::Result<()> {
-    let shutdown = daemon::shutdown_on_signals()?;
-    let daemon = Daemon::start(config).await?;
+/// a server asked to wait), one summary line each on stdout. Fails when a poll's result could
+/// not be written, since that pass lost it.
+pub async fn once(config: Config, force: bool, database_override: bool) -> anyhow::Result<()> {
+    let (shutdown, _reload) = daemon::signals()?;
+    let database = config.database.clone();
+    let daemon = Daemon::start(config, database_override, None).await?;
     let mut stdout = std::io::stdout().lock();
     let summaries = daemon
         .once(force, shutdown, |summary| {
@@ -41,6 +48,18 @@ pub async fn once(config: Config, force: bool) -> anyhow::Result<()> {
     let failed = summaries.iter().filter(|s| s.error.is_some()).count();
     let new: u64 = summaries.iter().map(|s| s.counts.new).sum();
     tracing::info!(sources = summaries.len(), failed, new, "pass complete");
+    let unrecorded: Vec<&str> = summaries
+        .iter()
+        .filter_map(|s| s.unrecorded.as_deref())
+        .collect();
+    if let Some(cause) = unrecorded.first() {
+        bail!(
+            "{} of {} polls could not be written to {}: {cause}",
+            unrecorded.len(),
+            summaries.len(),
+            database.display()
+        );
+    }
     Ok(())
 }
 
@@ -95,7 +114,7 @@ pub fn render(title: Option<&str>, date: Option<&str>) -> anyhow::Result<()> {
 pub fn revive(database: &Path, source: &str) -> anyhow::Result<()> {
     match crate::store::revive(database, source)? {
         Some(url) => {
-            println!("revived {url}: it is polled at the next pass");
+            println!("revived {url}: a running daemon polls it within seconds, or run `gleaner once`");
             Ok(())
         }
         None => bail!(

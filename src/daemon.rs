@@ -1,56 +1,46 @@
 //! Wiring: open the database, start the writer, bring `sources` in line with the configuration,
 //! then poll, either once (`gleaner once`) or forever on the schedule (`gleaner run`), with a
-//! global limit on polls in flight and a clean stop on SIGINT/SIGTERM.
+//! global limit on polls in flight, a reload on SIGHUP and a clean stop on SIGINT/SIGTERM.
+//!
+//! The loop keeps no copy of a source's state: each tick it asks the database which sources are
+//! due, so whatever another process did (`gleaner revive`, `gleaner once`) is seen within
+//! [`TICK`]. What it does keep is only what the database cannot hold: the polls in flight, and
+//! the polls whose result could not be written, held back until the database takes writes.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::feed::FeedHints;
+use crate::config::{Config, SourceConfig};
+use crate::dedup::TrackingParams;
 use crate::fetch::{FetchSettings, Fetcher};
+use crate::notify::{self, Notifier};
 use crate::pipeline::{self, SourceToPoll};
 use crate::politeness::Politeness;
-use crate::schedule::{self, Policy};
+use crate::schedule::{Plan, Policy, Reason};
+use crate::source::SourceState;
 use crate::store::writer::{Pruned, Retention, Writer};
-use crate::store::{self, PollCounts, PollOutcome, PollRecord, SourceSpec};
+use crate::store::{self, PollCounts, PollOutcome, PollRecord, Reader, SourceSpec, StoreError};
 
 /// How long running polls may take to finish after a stop is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// The loop wakes at least this often, so a clock jump never leaves it asleep for long.
-const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// How often the loop asks the database what is due: the longest a change made by another
+/// process waits to be seen.
+pub const TICK: Duration = Duration::from_secs(2);
+/// How long a source whose poll could not be written waits before it is polled again: doubling
+/// from the first to the last while the database keeps refusing.
+pub const WRITE_RETRY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(300));
 /// How often old `fetches` rows (and, with `article_retention`, old articles) are pruned while
 /// running.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// A configured source with the state the loop keeps between polls.
-#[derive(Debug, Clone)]
-struct Source {
-    name: String,
-    host: String,
-    poll: SourceToPoll,
-    next_poll_at: Option<DateTime<Utc>>,
-    next_poll_reason: Option<String>,
-    active: bool,
-}
-
-impl Source {
-    /// Whether a Retry-After still holds for this source or its host.
-    fn asked_to_wait(&self, politeness: &Politeness, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let own = (self.next_poll_reason.as_deref() == Some(schedule::Reason::RetryAfter.as_str()))
-            .then_some(self.next_poll_at)
-            .flatten()
-            .filter(|at| *at > now);
-        own.into_iter()
-            .chain(politeness.blocked_until(&self.host, now))
-            .max()
-    }
-}
+/// Longest wait between two attempts to open a busy database at start.
+const START_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// What one poll did, for the summary line of `gleaner once` and the log.
 #[derive(Debug, Clone)]
@@ -58,13 +48,18 @@ pub struct PollSummary {
     pub source: String,
     pub url: String,
     pub counts: PollCounts,
-    /// `None` on success.
+    /// The poll's own failure (`None` on success), recorded like any result.
     pub error: Option<String>,
+    /// Why the result could not be written, when it could not.
+    pub unrecorded: Option<String>,
     pub not_modified: bool,
 }
 
 impl std::fmt::Display for PollSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(cause) = &self.unrecorded {
+            return write!(f, "error  {}: not recorded: {cause}", self.source);
+        }
         match &self.error {
             Some(error) => write!(f, "error  {}: {error}", self.source),
             None if self.not_modified => write!(f, "ok     {}: not modified", self.source),
@@ -86,13 +81,72 @@ impl std::fmt::Display for PollSummary {
     }
 }
 
-/// The open database, the writer and the sources: what both `once` and `run` start from.
+/// What the configuration says about polling one source (the database holds the rest).
+#[derive(Debug, Clone)]
+struct PollSettings {
+    name: String,
+    user_agent: String,
+    timezone: Option<chrono_tz::Tz>,
+    allow_private: bool,
+    policy: Policy,
+}
+
+impl PollSettings {
+    fn of(config: &Config, source: &SourceConfig) -> PollSettings {
+        PollSettings {
+            name: source.name.clone().unwrap_or_else(|| source.url.clone()),
+            user_agent: config.user_agent_of(source).to_owned(),
+            timezone: source.timezone,
+            allow_private: source.allow_private,
+            policy: Policy {
+                pinned: source.interval,
+                start: config.interval,
+                min: config.min_interval,
+                max: config.max_interval,
+                max_backoff: config.max_backoff,
+            },
+        }
+    }
+}
+
+/// A poll whose result the database refused, kept to be recorded once it takes writes again.
+struct Held {
+    until: Instant,
+    attempts: u32,
+    source: SourceToPoll,
+    started_at: DateTime<Utc>,
+    cause: String,
+}
+
+/// What the daemon has done since it started, for the log and systemd's status line.
+#[derive(Debug, Default)]
+struct Tally {
+    polls: u64,
+    failed: u64,
+    new_articles: u64,
+    /// Why the database refuses writes, while it does.
+    database_trouble: Option<String>,
+}
+
+/// The open database, the writer and the configured sources: what `once` and `run` start from.
 pub struct Daemon {
     config: Config,
+    /// The configuration's database path was overridden (`--database`): a reload keeps it.
+    database_override: bool,
+    settings: HashMap<i64, PollSettings>,
+    /// The configured sources as the database knew them at the last sync.
+    synced: Vec<SourceState>,
+    tracking: Arc<TrackingParams>,
     fetcher: Fetcher,
     politeness: Arc<Politeness>,
+    limit: Arc<Semaphore>,
     writer: Writer,
-    sources: Vec<Source>,
+    reader: Arc<Mutex<Reader>>,
+    held: HashMap<i64, Held>,
+    /// The exact next-poll times this daemon planned: the database keeps whole seconds, and a
+    /// stored time that is still ours is refined by this (any other value in the database wins).
+    planned: HashMap<i64, DateTime<Utc>>,
+    tally: Tally,
 }
 
 fn host_of(url: &str) -> String {
@@ -102,87 +156,108 @@ fn host_of(url: &str) -> String {
         .unwrap_or_default()
 }
 
+fn politeness_of(config: &Config) -> Politeness {
+    let overrides = config
+        .hosts
+        .iter()
+        .map(|(host, l)| (host.clone(), (l.per_host, l.host_delay)))
+        .collect();
+    Politeness::with_overrides(config.per_host, config.host_delay, overrides)
+}
+
+fn fetcher_of(config: &Config) -> anyhow::Result<Fetcher> {
+    Ok(Fetcher::new(FetchSettings {
+        user_agent: config.user_agent.clone(),
+        connect_timeout: config.connect_timeout,
+        timeout: config.timeout,
+        max_bytes: config.max_feed_bytes,
+    })?)
+}
+
+fn specs_of(config: &Config) -> Vec<SourceSpec> {
+    config
+        .sources
+        .iter()
+        .map(|s| SourceSpec {
+            url: s.url.clone(),
+            name: s.name.clone(),
+        })
+        .collect()
+}
+
 impl Daemon {
     /// Opens (creating or migrating) the database and syncs the sources of `config` into it.
-    pub async fn start(config: Config) -> anyhow::Result<Daemon> {
+    /// With `wait`, a database that is busy (locked by another process, say) is waited for,
+    /// retrying until `shutdown` fires; otherwise that is an error at once.
+    pub async fn start(
+        config: Config,
+        database_override: bool,
+        wait: Option<&CancellationToken>,
+    ) -> anyhow::Result<Daemon> {
+        let mut delay = Duration::from_secs(1);
+        let (writer, synced) = loop {
+            match Self::open(&config).await {
+                Ok(opened) => break opened,
+                Err(e) if e.is_transient() && wait.is_some() => {
+                    tracing::warn!(error = %e, retry_in = ?delay, "the database is not usable yet: waiting");
+                    let shutdown = wait.expect("checked above");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => anyhow::bail!("stopped while waiting for the database: {e}"),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(START_RETRY_MAX);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let path = config.database.clone();
-        let conn = tokio::task::spawn_blocking(move || store::open_for_writing(&path)).await??;
-        let writer = Writer::start(conn, config.near_duplicates)?;
-        let specs = config
-            .sources
-            .iter()
-            .map(|s| SourceSpec {
-                url: s.url.clone(),
-                name: s.name.clone(),
-            })
-            .collect();
-        let synced = writer.handle().sync_sources(specs).await?;
-        let overrides = config
-            .hosts
-            .iter()
-            .map(|(host, l)| (host.clone(), (l.per_host, l.host_delay)))
-            .collect();
-        let politeness = Arc::new(Politeness::with_overrides(
-            config.per_host,
-            config.host_delay,
-            overrides,
-        ));
+        let reader = tokio::task::spawn_blocking(move || Reader::open(&path)).await??;
+        let politeness = Arc::new(politeness_of(&config));
         for (host, until) in &synced.host_blocks {
             politeness.block_host(host, *until);
         }
         if let Some(at) = synced.last_network_success {
             politeness.network_seen_up(at);
         }
-        let tracking = Arc::new(config.tracking_params.clone());
-        let sources = config
+        let settings = config
             .sources
             .iter()
-            .zip(synced.sources)
-            .map(|(cfg, state)| Source {
-                name: cfg.name.clone().unwrap_or_else(|| cfg.url.clone()),
-                host: host_of(&state.url),
-                active: state.status == "active",
-                next_poll_at: state.next_poll_at,
-                next_poll_reason: state.next_poll_reason,
-                poll: SourceToPoll {
-                    id: state.id,
-                    url: state.url,
-                    user_agent: config.user_agent_of(cfg).to_owned(),
-                    timezone: cfg.timezone,
-                    allow_private: cfg.allow_private,
-                    validators: state.validators,
-                    body_hash: state.body_hash,
-                    policy: Policy {
-                        pinned: cfg.interval,
-                        start: config.interval,
-                        min: config.min_interval,
-                        max: config.max_interval,
-                        max_backoff: config.max_backoff,
-                    },
-                    history: state.history,
-                    feed_hints: state.hints,
-                    consecutive_errors: state.consecutive_errors,
-                    site_url: state.site_url,
-                    identity_basis: state.identity_basis,
-                    tracking: tracking.clone(),
-                },
-            })
+            .zip(&synced.sources)
+            .map(|(cfg, state)| (state.id, PollSettings::of(&config, cfg)))
             .collect();
-        let fetcher = Fetcher::new(FetchSettings {
-            user_agent: config.user_agent.clone(),
-            connect_timeout: config.connect_timeout,
-            timeout: config.timeout,
-            max_bytes: config.max_feed_bytes,
-        })?;
         let daemon = Daemon {
-            config,
-            fetcher,
+            tracking: Arc::new(config.tracking_params.clone()),
+            fetcher: fetcher_of(&config)?,
+            limit: Arc::new(Semaphore::new(config.concurrency)),
+            database_override,
+            settings,
+            synced: synced.sources,
             politeness,
             writer,
-            sources,
+            reader: Arc::new(Mutex::new(reader)),
+            held: HashMap::new(),
+            planned: HashMap::new(),
+            tally: Tally::default(),
+            config,
         };
         daemon.prune().await;
         Ok(daemon)
+    }
+
+    async fn open(config: &Config) -> Result<(Writer, store::writer::Synced), StoreError> {
+        let path = config.database.clone();
+        let conn = tokio::task::spawn_blocking(move || store::open_for_writing(&path))
+            .await
+            .map_err(|e| StoreError::Write(e.to_string()))??;
+        let writer = Writer::start(conn, config.near_duplicates)
+            .map_err(|e| StoreError::Write(e.to_string()))?;
+        match writer.handle().sync_sources(specs_of(config)).await {
+            Ok(synced) => Ok((writer, synced)),
+            Err(e) => {
+                let _ = tokio::task::spawn_blocking(move || writer.close()).await;
+                Err(e)
+            }
+        }
     }
 
     async fn prune(&self) {
@@ -211,6 +286,25 @@ impl Daemon {
         }
     }
 
+    fn to_poll(&self, state: &SourceState, settings: &PollSettings) -> SourceToPoll {
+        SourceToPoll {
+            id: state.id,
+            url: state.url.clone(),
+            user_agent: settings.user_agent.clone(),
+            timezone: settings.timezone,
+            allow_private: settings.allow_private,
+            validators: state.validators.clone(),
+            body_hash: state.body_hash.clone(),
+            policy: settings.policy,
+            history: state.history.clone(),
+            feed_hints: state.hints.clone(),
+            consecutive_errors: state.consecutive_errors,
+            site_url: state.site_url.clone(),
+            identity_basis: state.identity_basis,
+            tracking: Arc::clone(&self.tracking),
+        }
+    }
+
     /// Polls every active source that is due (every one with `force`, except those a server
     /// asked to wait), calling `report` as each finishes, then closes the database. Stops
     /// early (finishing what runs) when `shutdown` fires.
@@ -221,24 +315,28 @@ impl Daemon {
         mut report: impl FnMut(&PollSummary),
     ) -> anyhow::Result<Vec<PollSummary>> {
         let now = Utc::now();
-        let chosen: Vec<usize> = (0..self.sources.len())
-            .filter(|&i| {
-                let s = &self.sources[i];
-                s.active
-                    && s.asked_to_wait(&self.politeness, now).is_none()
-                    && (force || schedule::is_due(s.next_poll_at, now))
+        let chosen: Vec<SourceToPoll> = self
+            .synced
+            .iter()
+            .filter(|s| {
+                s.status == crate::source::Status::Active
+                    && s.asked_to_wait(now).is_none()
+                    && self.politeness.blocked_until(&host_of(&s.url), now).is_none()
+                    && (force || s.is_due(now))
             })
+            .filter_map(|s| Some(self.to_poll(s, self.settings.get(&s.id)?)))
             .collect();
         let mut polls = JoinSet::new();
-        let limit = Arc::new(Semaphore::new(self.config.concurrency));
-        self.spawn_polls(&chosen, &limit, &mut polls);
+        for source in chosen {
+            self.spawn_poll(source, &mut polls);
+        }
         let mut summaries = Vec::new();
         loop {
             tokio::select! {
                 done = polls.join_next() => match done {
                     None => break,
-                    Some(Ok((index, record, written))) => {
-                        let summary = self.absorb(index, record, written);
+                    Some(Ok(finished)) => {
+                        let summary = self.absorb(finished);
                         report(&summary);
                         summaries.push(summary);
                     }
@@ -246,8 +344,7 @@ impl Daemon {
                 },
                 _ = shutdown.cancelled() => {
                     tracing::info!("stop requested: finishing the polls in flight");
-                    let deadline = tokio::time::sleep(SHUTDOWN_GRACE);
-                    self.drain(&mut polls, deadline).await;
+                    self.drain(&mut polls).await;
                     break;
                 }
             }
@@ -256,55 +353,82 @@ impl Daemon {
         Ok(summaries)
     }
 
-    /// Polls each source whenever it is due until `shutdown` fires, then stops cleanly.
-    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let limit = Arc::new(Semaphore::new(self.config.concurrency));
-        let mut in_flight: HashSet<usize> = HashSet::new();
+    /// Polls each source whenever it is due until `shutdown` fires, then stops cleanly;
+    /// `reload` (SIGHUP) reads the configuration again.
+    pub async fn run(mut self, shutdown: CancellationToken, reload: Arc<Notify>) -> anyhow::Result<()> {
+        let notifier = Notifier::from_env();
+        let watchdog = notify::watchdog_interval();
+        let mut in_flight: HashSet<i64> = HashSet::new();
         let mut polls = JoinSet::new();
-        let mut last_prune = tokio::time::Instant::now();
+        let mut last_prune = Instant::now();
+        let mut last_status = String::new();
         tracing::info!(
-            sources = self.sources.len(),
+            sources = self.settings.len(),
             database = %self.config.database.display(),
             "gleaner is running"
         );
+        if let Some(n) = &notifier {
+            last_status = self.status_line();
+            n.send(&format!("READY=1\n{}", notify::status(&last_status)));
+        }
+        let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         loop {
             let now = Utc::now();
-            let mut due = Vec::new();
-            for i in 0..self.sources.len() {
-                let s = &mut self.sources[i];
-                if in_flight.contains(&i) || !s.active || !schedule::is_due(s.next_poll_at, now) {
-                    continue;
+            let instant = Instant::now();
+            // A held source is polled again when its wait is over: the database may have
+            // recovered without any other write telling us so.
+            let skip = |id: i64| {
+                in_flight.contains(&id) || self.held.get(&id).is_some_and(|h| h.until > instant)
+            };
+            let (mut due, mut next_poll) = self.due_sources(now, &skip).await;
+            due.retain(|state| match self.planned.get(&state.id) {
+                Some(&exact) if exact > now && state.next_poll_at.map(|at| at.timestamp()) == Some(exact.timestamp()) => {
+                    next_poll = Some(next_poll.map_or(exact, |next| next.min(exact)));
+                    false
                 }
-                if let Some(until) = self.politeness.blocked_until(&s.host, now) {
+                _ => true,
+            });
+            for state in due {
+                let Some(settings) = self.settings.get(&state.id) else {
+                    continue; // in the database, not in this configuration
+                };
+                if self.politeness.blocked_until(&host_of(&state.url), now).is_some() {
                     // Its host said 429: not before then, and no request is spent on it.
-                    s.next_poll_at = Some(until);
-                    s.next_poll_reason = Some(schedule::Reason::RetryAfter.as_str().into());
                     continue;
                 }
-                due.push(i);
+                let source = self.to_poll(&state, settings);
+                in_flight.insert(state.id);
+                self.spawn_poll(source, &mut polls);
             }
-            in_flight.extend(&due);
-            self.spawn_polls(&due, &limit, &mut polls);
             if last_prune.elapsed() >= PRUNE_EVERY {
-                last_prune = tokio::time::Instant::now();
+                last_prune = Instant::now();
                 self.prune().await;
             }
+            if let Some(n) = &notifier {
+                let status = self.status_line();
+                if status != last_status {
+                    n.send(&notify::status(&status));
+                    last_status = status;
+                }
+            }
 
-            let next_wake = (0..self.sources.len())
-                .filter(|i| !in_flight.contains(i) && self.sources[*i].active)
-                .filter_map(|i| self.sources[i].next_poll_at)
-                .min()
-                .map(|at| (at - now).to_std().unwrap_or(Duration::ZERO))
-                .unwrap_or(MAX_SLEEP)
-                .min(MAX_SLEEP);
-
+            // Timestamps are stored to the second: wake when the next one has passed.
+            let sleep = next_poll
+                .and_then(|at| (at - Utc::now()).to_std().ok())
+                .map_or(TICK, |wait| (wait + Duration::from_millis(5)).min(TICK));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(next_wake) => {}
+                _ = tokio::time::sleep(sleep) => {}
+                _ = reload.notified() => self.reload().await,
+                _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                    if let Some(n) = &notifier {
+                        n.send("WATCHDOG=1");
+                    }
+                }
                 Some(result) = polls.join_next(), if !polls.is_empty() => match result {
-                    Ok((index, record, written)) => {
-                        in_flight.remove(&index);
-                        let summary = self.absorb(index, record, written);
+                    Ok(finished) => {
+                        in_flight.remove(&finished.source.id);
+                        let summary = self.absorb(finished);
                         log_summary(&summary);
                     }
                     // Only an aborted task gets here: every poll's own failure is a record.
@@ -312,123 +436,288 @@ impl Daemon {
                 },
             }
         }
+        if let Some(n) = &notifier {
+            n.send("STOPPING=1");
+        }
         tracing::info!(
             in_flight = polls.len(),
             "stop requested: finishing the polls in flight"
         );
-        self.drain(&mut polls, tokio::time::sleep(SHUTDOWN_GRACE))
-            .await;
+        self.drain(&mut polls).await;
         self.close().await;
         tracing::info!("stopped cleanly");
         Ok(())
     }
 
-    fn spawn_polls(&self, indices: &[usize], limit: &Arc<Semaphore>, set: &mut PollSet) {
-        for &index in indices {
-            let source = self.sources[index].poll.clone();
-            let fetcher = self.fetcher.clone();
-            let politeness = Arc::clone(&self.politeness);
-            let writer = self.writer.handle();
-            let limit = Arc::clone(limit);
-            set.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                let started_at = Utc::now();
-                // A poll runs in a task of its own so that even a bug that panics in it is one
-                // failed poll of one source, recorded like any other error.
-                let polled = {
-                    let source = source.clone();
-                    tokio::spawn(
-                        async move { pipeline::poll(&fetcher, &politeness, &source).await },
-                    )
-                    .await
-                };
-                let record = polled.unwrap_or_else(|e| {
-                    pipeline::failure(
-                        &source,
-                        started_at,
-                        "internal",
-                        format!("the poll stopped unexpectedly: {e}"),
-                    )
-                });
-                let summary = RecordSummary::of(&record);
-                let written = writer.record_poll(record).await;
-                (index, summary, written)
-            });
+    /// The due sources as the database has them now, and the next poll planned after `now`;
+    /// nothing (logged) when the database cannot be read.
+    async fn due_sources(
+        &self,
+        now: DateTime<Utc>,
+        skip: &dyn Fn(i64) -> bool,
+    ) -> (Vec<SourceState>, Option<DateTime<Utc>>) {
+        // The skip set is small and copied so the read can run on the blocking pool.
+        let skipped: HashSet<i64> = self
+            .settings
+            .keys()
+            .copied()
+            .filter(|id| skip(*id))
+            .collect();
+        let reader = Arc::clone(&self.reader);
+        let read = tokio::task::spawn_blocking(move || {
+            let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+            let blocks = reader.host_blocks(now)?;
+            let due = reader.due_sources(now, |id| skipped.contains(&id))?;
+            let next = reader.next_poll_after(now)?;
+            Ok::<_, StoreError>((blocks, due, next))
+        })
+        .await;
+        match read {
+            Ok(Ok((blocks, due, next))) => {
+                for (host, until) in blocks {
+                    self.politeness.block_host(&host, until);
+                }
+                (due, next)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read which sources are due");
+                (Vec::new(), None)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the due sources failed");
+                (Vec::new(), None)
+            }
         }
     }
 
-    /// Folds a finished poll into the in-memory state and summarises it.
-    fn absorb(
-        &mut self,
-        index: usize,
-        record: RecordSummary,
-        written: Result<PollCounts, store::StoreError>,
-    ) -> PollSummary {
-        let source = &mut self.sources[index];
-        source.next_poll_at = Some(record.next_poll_at);
-        source.next_poll_reason = Some(record.next_poll_reason.into());
+    fn spawn_poll(&self, source: SourceToPoll, set: &mut PollSet) {
+        let fetcher = self.fetcher.clone();
+        let politeness = Arc::clone(&self.politeness);
+        let writer = self.writer.handle();
+        let limit = Arc::clone(&self.limit);
+        set.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let started_at = Utc::now();
+            // A poll runs in a task of its own so that even a bug that panics in it is one
+            // failed poll of one source, recorded like any other error.
+            let polled = {
+                let source = source.clone();
+                tokio::spawn(async move { pipeline::poll(&fetcher, &politeness, &source).await })
+                    .await
+            };
+            let record = polled.unwrap_or_else(|e| {
+                pipeline::failure(
+                    &source,
+                    started_at,
+                    "internal",
+                    format!("the poll stopped unexpectedly: {e}"),
+                )
+            });
+            let summary = RecordSummary::of(&record);
+            let written = writer.record_poll(record).await;
+            Finished {
+                source,
+                started_at,
+                record: summary,
+                written,
+            }
+        });
+    }
+
+    /// Takes in a finished poll: a host to leave alone, the tally, and a write that failed.
+    fn absorb(&mut self, finished: Finished) -> PollSummary {
+        let Finished {
+            source,
+            started_at,
+            record,
+            written,
+        } = finished;
         if let Some((host, until)) = &record.block_host {
             self.politeness.block_host(host, *until);
         }
-        let error = match &written {
+        let name = self
+            .settings
+            .get(&source.id)
+            .map_or_else(|| source.url.clone(), |s| s.name.clone());
+        self.tally.polls += 1;
+        if record.error.is_some() {
+            self.tally.failed += 1;
+        }
+        let unrecorded = match &written {
             Ok(counts) => {
-                let poll = &mut source.poll;
-                if let Some(v) = record.validators {
-                    poll.validators = v;
+                self.planned.insert(source.id, record.next_at);
+                self.tally.new_articles += counts.new;
+                if let Some(cause) = self.tally.database_trouble.take() {
+                    tracing::info!(%cause, held = self.held.len(), "the database takes writes again");
                 }
-                if let Some(h) = record.body_hash {
-                    poll.body_hash = Some(h);
+                if !self.held.is_empty() {
+                    let this_one = Plan {
+                        at: record.next_at,
+                        reason: record.next_reason,
+                    };
+                    self.record_held(source.id, this_one);
                 }
-                if let Some(hints) = record.feed_hints {
-                    poll.feed_hints = hints;
-                }
-                if record.site_url.is_some() {
-                    poll.site_url = record.site_url;
-                }
-                if let Some(basis) = counts.identity_basis {
-                    poll.identity_basis = basis;
-                }
-                if !record.history.is_empty() {
-                    poll.history = record.history;
-                }
-                match (&record.error, record.charged) {
-                    (None, _) => poll.consecutive_errors = 0,
-                    (Some(_), true) => {
-                        poll.consecutive_errors = poll.consecutive_errors.saturating_add(1)
-                    }
-                    (Some(_), false) => {}
-                }
-                if record.gone {
-                    source.active = false;
-                    source.next_poll_at = None;
-                }
-                if let Some(url) = &counts.moved_to {
-                    source.poll.url = url.clone();
-                    source.host = host_of(url);
-                }
-                record.error
+                None
             }
-            Err(e) => Some(format!("database: {e}")),
+            Err(e) => {
+                let cause = e.to_string();
+                // Logged once per cause, not once per poll.
+                if self.tally.database_trouble.as_deref() != Some(cause.as_str()) {
+                    tracing::error!(%cause, "a poll could not be written: holding its source back until the database takes writes");
+                    self.tally.database_trouble = Some(cause.clone());
+                }
+                let attempts = self.held.get(&source.id).map_or(1, |h| h.attempts + 1);
+                let wait = WRITE_RETRY
+                    .0
+                    .saturating_mul(1 << (attempts - 1).min(16))
+                    .min(WRITE_RETRY.1);
+                // The first refused poll is the one to record: it is when the gap began.
+                let started_at = self.held.get(&source.id).map_or(started_at, |h| h.started_at);
+                self.held.insert(
+                    source.id,
+                    Held {
+                        until: Instant::now() + wait,
+                        attempts,
+                        source: source.clone(),
+                        started_at,
+                        cause: cause.clone(),
+                    },
+                );
+                Some(cause)
+            }
         };
         PollSummary {
-            source: source.name.clone(),
-            url: source.poll.url.clone(),
+            source: name,
+            url: source.url,
             counts: written.unwrap_or_default(),
-            error,
+            error: record.error,
+            unrecorded,
             not_modified: record.not_modified,
         }
     }
 
-    /// Waits for running polls until `deadline`, then abandons the rest: their writes either
-    /// committed whole or never started.
-    async fn drain(&mut self, polls: &mut PollSet, deadline: tokio::time::Sleep) {
+    /// The database takes writes again: write down each poll it refused (so `gleaner sources`
+    /// and `fetches` show it). Each such source is due at once, so it is polled again right
+    /// away, except `polled`, whose poll has just been written and keeps its plan `next`.
+    fn record_held(&mut self, polled: i64, next: Plan) {
+        let now = Utc::now();
+        for (id, held) in self.held.drain() {
+            let plan = if id == polled {
+                next
+            } else {
+                Plan {
+                    at: now,
+                    reason: Reason::Retry,
+                }
+            };
+            let record = pipeline::unrecorded(&held.source, held.started_at, &held.cause, plan);
+            let writer = self.writer.handle();
+            tokio::spawn(async move {
+                if let Err(e) = writer.record_poll(record).await {
+                    tracing::warn!(error = %e, "cannot record a poll that was held back");
+                }
+            });
+        }
+    }
+
+    fn status_line(&self) -> String {
+        let sources = self.settings.len();
+        let t = &self.tally;
+        match &t.database_trouble {
+            Some(cause) => format!(
+                "{sources} sources; the database refuses writes ({cause}): {} polls held back",
+                self.held.len()
+            ),
+            None => format!(
+                "{sources} sources; {} polls ({} failed), {} new articles since start",
+                t.polls, t.failed, t.new_articles
+            ),
+        }
+    }
+
+    /// Reads the configuration again. A configuration that does not load is refused with its
+    /// error and the one in force stays.
+    async fn reload(&mut self) {
+        let mut config = match Config::load(&self.config.path) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration not reloaded: the previous one stays in force");
+                return;
+            }
+        };
+        if self.database_override || config.database == self.config.database {
+            config.database = self.config.database.clone();
+        } else {
+            tracing::warn!(
+                new = %config.database.display(),
+                "a new database path takes a restart; this one stays in use"
+            );
+            config.database = self.config.database.clone();
+        }
+        let fetcher = match fetcher_of(&config) {
+            Ok(fetcher) => fetcher,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration not reloaded: the previous one stays in force");
+                return;
+            }
+        };
+        let synced = match self.writer.handle().sync_sources(specs_of(&config)).await {
+            Ok(synced) => synced,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration not reloaded (the database refused it): the previous one stays in force");
+                return;
+            }
+        };
+        let before: HashSet<i64> = self.settings.keys().copied().collect();
+        self.settings = config
+            .sources
+            .iter()
+            .zip(&synced.sources)
+            .map(|(cfg, state)| (state.id, PollSettings::of(&config, cfg)))
+            .collect();
+        let after: HashSet<i64> = self.settings.keys().copied().collect();
+        let limits_changed = config.per_host != self.config.per_host
+            || config.host_delay != self.config.host_delay
+            || config.hosts != self.config.hosts;
+        if limits_changed {
+            // Polls in flight finish under the old limits; new ones start under the new.
+            let politeness = politeness_of(&config);
+            for (host, until) in &synced.host_blocks {
+                politeness.block_host(host, *until);
+            }
+            self.politeness = Arc::new(politeness);
+        }
+        if config.concurrency != self.config.concurrency {
+            self.limit = Arc::new(Semaphore::new(config.concurrency));
+        }
+        self.fetcher = fetcher;
+        self.tracking = Arc::new(config.tracking_params.clone());
+        self.synced = synced.sources;
+        self.held.retain(|id, _| after.contains(id));
+        self.planned.retain(|id, _| after.contains(id));
+        tracing::info!(
+            sources = after.len(),
+            added = after.difference(&before).count(),
+            removed = before.difference(&after).count(),
+            "configuration reloaded"
+        );
+        if config.near_duplicates != self.config.near_duplicates {
+            tracing::warn!("near-duplicate settings take effect at the next start");
+        }
+        self.config = config;
+    }
+
+    /// Waits for running polls for [`SHUTDOWN_GRACE`], then abandons the rest: their writes
+    /// either committed whole or never started.
+    async fn drain(&mut self, polls: &mut PollSet) {
+        let deadline = tokio::time::sleep(SHUTDOWN_GRACE);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 done = polls.join_next() => match done {
                     None => return,
-                    Some(Ok((index, record, written))) => {
-                        let summary = self.absorb(index, record, written);
+                    Some(Ok(finished)) => {
+                        let summary = self.absorb(finished);
                         log_summary(&summary);
                     }
                     Some(Err(e)) => tracing::error!(error = %e, "a poll task failed"),
@@ -454,89 +743,60 @@ impl Daemon {
     }
 }
 
-type PollSet = JoinSet<(usize, RecordSummary, Result<PollCounts, store::StoreError>)>;
+/// A poll that went through the writer, well or not.
+struct Finished {
+    source: SourceToPoll,
+    started_at: DateTime<Utc>,
+    record: RecordSummary,
+    written: Result<PollCounts, StoreError>,
+}
 
-/// The parts of a [`PollRecord`] the loop keeps after handing the record to the writer.
+type PollSet = JoinSet<Finished>;
+
+/// The parts of a [`PollRecord`] the loop needs after handing the record to the writer.
 struct RecordSummary {
-    next_poll_at: DateTime<Utc>,
-    next_poll_reason: &'static str,
-    validators: Option<crate::fetch::Validators>,
-    body_hash: Option<String>,
-    feed_hints: Option<FeedHints>,
-    site_url: Option<String>,
-    history: Vec<DateTime<Utc>>,
+    next_at: DateTime<Utc>,
+    next_reason: Reason,
     error: Option<String>,
-    charged: bool,
-    gone: bool,
     block_host: Option<(String, DateTime<Utc>)>,
     not_modified: bool,
 }
 
 impl RecordSummary {
     fn of(record: &PollRecord) -> RecordSummary {
-        let mut summary = RecordSummary {
-            next_poll_at: record.next.at,
-            next_poll_reason: record.next.reason.as_str(),
-            validators: None,
-            body_hash: None,
-            feed_hints: None,
-            site_url: None,
-            history: Vec::new(),
-            error: None,
-            charged: false,
-            gone: false,
-            block_host: None,
+        let (error, block_host) = match &record.outcome {
+            PollOutcome::Failed {
+                class,
+                message,
+                retry_after,
+                block_host,
+                ..
+            } => (
+                Some(format!("{class}: {message}")),
+                block_host.clone().zip(*retry_after),
+            ),
+            _ => (None, None),
+        };
+        RecordSummary {
+            next_at: record.next.at,
+            next_reason: record.next.reason,
+            error,
+            block_host,
             not_modified: matches!(
                 record.outcome,
                 PollOutcome::NotModified { .. } | PollOutcome::Unchanged { .. }
             ),
-        };
-        match &record.outcome {
-            PollOutcome::NotModified { .. } => {}
-            PollOutcome::Unchanged { validators, .. } => {
-                summary.validators = Some(validators.clone())
-            }
-            PollOutcome::Parsed {
-                validators,
-                body_hash,
-                hints,
-                items,
-                site_url,
-                ..
-            } => {
-                summary.validators = Some(validators.clone());
-                summary.body_hash = Some(body_hash.clone());
-                summary.feed_hints = Some(hints.clone());
-                summary.site_url = site_url.clone();
-                summary.history = items
-                    .iter()
-                    .filter_map(|i| i.rendered.published_at)
-                    .collect();
-            }
-            PollOutcome::Failed {
-                class,
-                message,
-                charged,
-                retry_after,
-                block_host,
-                ..
-            } => {
-                summary.error = Some(format!("{class}: {message}"));
-                summary.charged = *charged;
-                summary.gone = *class == "gone";
-                summary.block_host = block_host.clone().zip(*retry_after);
-            }
         }
-        summary
     }
 }
 
 fn log_summary(summary: &PollSummary) {
-    match &summary.error {
-        Some(error) => {
+    match (&summary.unrecorded, &summary.error) {
+        (Some(_), _) => {} // logged once per cause by `absorb`
+        (None, Some(error)) => {
             tracing::warn!(source = %summary.source, url = %summary.url, %error, "poll failed")
         }
-        None => tracing::info!(
+        (None, None) => tracing::info!(
             source = %summary.source,
             new = summary.counts.new,
             updated = summary.counts.updated,
@@ -548,12 +808,15 @@ fn log_summary(summary: &PollSummary) {
     }
 }
 
-/// A token cancelled by the first SIGINT or SIGTERM.
-pub fn shutdown_on_signals() -> std::io::Result<CancellationToken> {
+/// The signals a daemon answers: the first SIGINT or SIGTERM cancels the token; each SIGHUP
+/// wakes the `Notify` (a reload for `run`; ignored by `once`, instead of the default death).
+pub fn signals() -> std::io::Result<(CancellationToken, Arc<Notify>)> {
     use tokio::signal::unix::{SignalKind, signal};
     let token = CancellationToken::new();
+    let reload = Arc::new(Notify::new());
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let cancel = token.clone();
     tokio::spawn(async move {
         tokio::select! {
@@ -562,5 +825,12 @@ pub fn shutdown_on_signals() -> std::io::Result<CancellationToken> {
         }
         cancel.cancel();
     });
-    Ok(token)
+    let wake = Arc::clone(&reload);
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received: reloading the configuration");
+            wake.notify_one();
+        }
+    });
+    Ok((token, reload))
 }

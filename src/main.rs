@@ -82,10 +82,11 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     if let Command::Render { title, date } = &cli.command {
         return commands::render(title.as_deref(), date.as_deref());
     }
+    let database_override = cli.database.is_some();
     let config = commands::load_config(&cli.config, cli.database)?;
     match cli.command {
-        Command::Run => runtime()?.block_on(commands::run(config)),
-        Command::Once { force } => runtime()?.block_on(commands::once(config, force)),
+        Command::Run => in_runtime(commands::run(config, database_override)),
+        Command::Once { force } => in_runtime(commands::once(config, force, database_override)),
         Command::Export { out } => {
             let written = commands::export(&config.database, &out)?;
             eprintln!("gleaner: wrote {written} documents to {}", out.display());
@@ -97,10 +98,15 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Runs `work` to its end, then leaves at once: a parse or render still busy on the blocking
+/// pool (abandoned at shutdown) must not hold the process past the grace period.
+fn in_runtime(work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
+        .build()?;
+    let result = runtime.block_on(work);
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
 }
 
 fn init_logging(cli: &Cli) {

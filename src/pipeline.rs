@@ -254,6 +254,35 @@ pub fn failure(
     }
 }
 
+/// The record of a poll whose result could not be written (a full disk, a database locked by
+/// another process): not the feed's fault; `next` is when to poll again.
+pub fn unrecorded(
+    source: &SourceToPoll,
+    started_at: DateTime<Utc>,
+    cause: &str,
+    next: Plan,
+) -> PollRecord {
+    let now = Utc::now();
+    PollRecord {
+        source_id: source.id,
+        url: source.url.clone(),
+        started_at,
+        duration: (now - started_at).to_std().unwrap_or_default(),
+        next,
+        validators_sent: source.validators.clone(),
+        meta: ResponseMeta::default(),
+        outcome: PollOutcome::Failed {
+            status: None,
+            bytes: None,
+            class: "database",
+            message: format!("the poll could not be written: {cause}"),
+            charged: false,
+            retry_after: None,
+            block_host: None,
+        },
+    }
+}
+
 /// The CPU-bound stages: bytes to entries to documents to identified items.
 pub fn parse_and_render(source: &SourceToPoll, body: Body, body_hash: String) -> PollOutcome {
     let bytes = body.bytes.len() as u64;

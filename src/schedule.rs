@@ -29,6 +29,8 @@ pub enum Reason {
     Backoff,
     /// Many hosts failed at once: the network is down here, not the feed.
     Outage,
+    /// The last poll's result could not be written: polled again as soon as it can be.
+    Retry,
 }
 
 impl Reason {
@@ -40,6 +42,7 @@ impl Reason {
             Reason::RetryAfter => "retry-after",
             Reason::Backoff => "backoff",
             Reason::Outage => "outage",
+            Reason::Retry => "retry",
         }
     }
 }

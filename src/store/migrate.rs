@@ -1,5 +1,7 @@
 //! Schema migrations: the numbered files of `migrations/`, compiled into the binary and applied
-//! in order, each in its own transaction, with `PRAGMA user_version` as the record of what ran.
+//! in order, with `PRAGMA user_version` as the record of what ran. The version is read and
+//! every pending migration applied inside one write-locked transaction, so two processes
+//! upgrading the same file at once never both run a migration.
 
 use rusqlite::Connection;
 
@@ -66,23 +68,29 @@ pub fn current_version(conn: &Connection) -> Result<u32, StoreError> {
 
 /// Brings the database up to [`latest_version`]; refuses a database made by a newer gleaner.
 pub fn apply(conn: &mut Connection) -> Result<(), StoreError> {
-    let current = current_version(conn)?;
     let latest = latest_version();
+    // Most opens find nothing to do: check without taking the write lock.
+    let current = current_version(conn)?;
     if current > latest {
         return Err(StoreError::TooNew {
             found: current,
             supported: latest,
         });
     }
+    if current == latest {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+    // Read again under the lock: another process may have upgraded it meanwhile.
+    let current = current_version(&tx)?;
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Migration(format!("{name}: {e}")))?;
         after(*version, &tx).map_err(|e| StoreError::Migration(format!("{name}: {e}")))?;
         tx.pragma_update(None, "user_version", version)?;
-        tx.commit()?;
-        tracing::info!(migration = name, "applied database migration");
+        tracing::info!(migration = name, "applying database migration");
     }
+    tx.commit()?;
     Ok(())
 }
 

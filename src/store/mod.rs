@@ -6,6 +6,7 @@
 //! stored as `YYYY-MM-DDTHH:MM:SSZ` text in UTC.
 
 mod articles;
+pub mod lock;
 pub mod migrate;
 mod poll;
 pub mod writer;
@@ -13,10 +14,12 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use articles::MIN_LENGTH_RATIO;
-pub use poll::{PollCounts, PollOutcome, PollRecord, SourceSpec, SourceState};
+pub use poll::{PollCounts, PollOutcome, PollRecord, SourceSpec};
+
+use crate::source::SourceState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,6 +45,32 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+impl StoreError {
+    /// Whether the same write may well succeed later: the database is locked by another
+    /// process, the disk is full, the file is read-only for now.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => is_transient(e),
+            StoreError::Write(_) => true,
+            _ => false,
+        }
+    }
+}
+
+fn is_transient(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::DiskFull
+                | ErrorCode::ReadOnly
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+        )
+    )
+}
+
 /// Formats a timestamp the way every column stores it.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -51,14 +80,39 @@ fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc())
 }
 
+/// How long a statement waits for another process's lock before it fails as busy.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
 }
 
 /// Opens (creating if needed) the database for writing and brings its schema up to date.
+/// A new database is made whole under a temporary name and then linked into place, so no
+/// reader ever sees it half-made and two processes creating it at once both succeed.
 pub fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
+    let open_error = |message: String| StoreError::Open {
+        path: path.to_owned(),
+        message,
+    };
+    check_location(path)?;
+    if !path.exists() {
+        create(path)?;
+    }
+    let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+    set_up(&mut conn).map_err(|e| match e {
+        StoreError::Sqlite(e) if !is_transient(&e) => {
+            open_error(format!("not a usable SQLite database: {e}"))
+        }
+        other => other,
+    })?;
+    Ok(conn)
+}
+
+/// Refuses a database path that can never work: in a missing folder, or a folder itself.
+pub fn check_location(path: &Path) -> Result<(), StoreError> {
     let open_error = |message: String| StoreError::Open {
         path: path.to_owned(),
         message,
@@ -71,13 +125,23 @@ pub fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
             dir.display()
         )));
     }
-    let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
-    configure(&conn).map_err(|e| open_error(e.to_string()))?;
+    if path.is_dir() {
+        return Err(open_error(
+            "is a folder: give the path of a database file (it is created if missing)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// WAL, durability, immediate write transactions, then the migrations.
+fn set_up(conn: &mut Connection) -> Result<(), StoreError> {
+    configure(conn)?;
+    // Take the write lock when a write transaction begins, so that a lock held by another
+    // process is waited for (busy timeout) instead of failing half-way through.
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
     // WAL lets users read with sqlite3 while the daemon writes; NORMAL is durable at each
     // checkpoint and safe against corruption, which is what a re-fetchable cache needs.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(|e| open_error(format!("not a usable SQLite database: {e}")))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(%mode, "the database could not switch to WAL mode");
     }
@@ -85,11 +149,46 @@ pub fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
     // Checkpoint the WAL every ~40 MB instead of every 4 MB: a first fetch of many sources
     // writes much less twice, and readers are not blocked by checkpoints either way.
     conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
-    match migrate::apply(&mut conn) {
-        Err(StoreError::Sqlite(e)) => Err(open_error(format!("not a usable SQLite database: {e}"))),
+    migrate::apply(conn)
+}
+
+/// Makes a new database at `path`: built beside it under a name of this process, then
+/// hard-linked into place (which fails, harmlessly, when another process got there first).
+fn create(path: &Path) -> Result<(), StoreError> {
+    let open_error = |message: String| StoreError::Open {
+        path: path.to_owned(),
+        message,
+    };
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".new-{}", std::process::id()));
+    let temporary = path.with_file_name(name);
+    let remove_temporary = || {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut file = temporary.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    };
+    remove_temporary();
+    let made = (|| -> Result<(), StoreError> {
+        let mut conn = Connection::open(&temporary)?;
+        set_up(&mut conn)?;
+        conn.close().map_err(|(_, e)| e)?;
+        Ok(())
+    })();
+    let linked = made.and_then(|()| match std::fs::hard_link(&temporary, path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // A file system without hard links: a rename is atomic too, only not exclusive.
+        Err(_) if !path.exists() => std::fs::rename(&temporary, path)
+            .map_err(|e| open_error(format!("cannot create the database: {e}"))),
+        Err(e) => Err(open_error(format!("cannot create the database: {e}"))),
+    });
+    remove_temporary();
+    linked.map_err(|e| match e {
+        StoreError::Sqlite(e) if !is_transient(&e) => open_error(e.to_string()),
         other => other,
-    }?;
-    Ok(conn)
+    })
 }
 
 /// Brings the source named by `source` (its id, URL or a former URL) back to `active` and due
@@ -185,6 +284,29 @@ impl Reader {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The active sources due at `now`, except those in `skip`, as the database knows them.
+    pub fn due_sources(
+        &self,
+        now: DateTime<Utc>,
+        skip: impl Fn(i64) -> bool,
+    ) -> Result<Vec<SourceState>, StoreError> {
+        poll::due_source_ids(&self.conn, now)?
+            .into_iter()
+            .filter(|id| !skip(*id))
+            .map(|id| poll::load_state(&self.conn, id))
+            .collect()
+    }
+
+    /// The earliest poll planned after `now`: when the daemon's loop must wake next.
+    pub fn next_poll_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        poll::next_poll_after(&self.conn, now)
+    }
+
+    /// Hosts that asked (429) not to be polled before a time still to come.
+    pub fn host_blocks(&self, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        poll::host_blocks(&self.conn, now)
     }
 
     pub fn article_count(&self) -> Result<u64, StoreError> {

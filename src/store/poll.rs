@@ -15,6 +15,7 @@ use crate::dedup::{IdentityBasis, Item};
 use crate::feed::FeedHints;
 use crate::fetch::{ResponseMeta, Validators};
 use crate::schedule::Plan;
+use crate::source::{SourceState, Status};
 
 /// Polls in a row that must see the same permanent redirect before the source moves.
 pub const REDIRECT_POLLS_TO_MOVE: i64 = 3;
@@ -83,24 +84,6 @@ pub struct PollCounts {
     pub identity_basis: Option<IdentityBasis>,
 }
 
-/// A configured source as the database knows it.
-#[derive(Debug, Clone)]
-pub struct SourceState {
-    pub id: i64,
-    pub url: String,
-    pub status: String,
-    pub validators: Validators,
-    pub body_hash: Option<String>,
-    pub next_poll_at: Option<DateTime<Utc>>,
-    pub next_poll_reason: Option<String>,
-    pub consecutive_errors: u32,
-    pub hints: FeedHints,
-    /// Publication times of its latest articles, newest first.
-    pub history: Vec<DateTime<Utc>>,
-    pub site_url: Option<String>,
-    pub identity_basis: IdentityBasis,
-}
-
 /// A source of the configuration, as the database needs it.
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
@@ -136,17 +119,6 @@ pub(super) fn sync_sources(
         "UPDATE sources SET status = 'active', next_poll_at = NULL, next_poll_reason = NULL
          WHERE id = ?1 AND status = 'removed'",
     )?;
-    let mut select = tx.prepare_cached(
-        "SELECT url, status, etag, last_modified, body_hash, next_poll_at, next_poll_reason,
-                consecutive_errors, hint_ttl_seconds, hint_update_seconds, skip_hours, skip_days,
-                site_url, identity
-         FROM sources WHERE id = ?1",
-    )?;
-    let mut history = tx.prepare_cached(
-        "SELECT a.published_at FROM entries e JOIN articles a ON a.id = e.article_id
-         WHERE e.source_id = ?1 AND a.published_at IS NOT NULL
-         ORDER BY a.published_at DESC LIMIT ?2",
-    )?;
     let mut states = Vec::with_capacity(specs.len());
     for spec in specs {
         let moved: Option<i64> = alias.query_row([&spec.url], |r| r.get(0)).optional()?;
@@ -158,40 +130,7 @@ pub(super) fn sync_sources(
             None => upsert.query_row(params![spec.url, spec.name, now], |r| r.get(0))?,
         };
         revive.execute([id])?;
-        let mut state = select.query_row([id], |r| {
-            let seconds = |v: Option<i64>| v.map(|s| Duration::from_secs(s.max(0) as u64));
-            Ok(SourceState {
-                id,
-                url: r.get(0)?,
-                status: r.get(1)?,
-                validators: Validators {
-                    etag: r.get(2)?,
-                    last_modified: r.get(3)?,
-                },
-                body_hash: r.get(4)?,
-                next_poll_at: r
-                    .get::<_, Option<String>>(5)?
-                    .as_deref()
-                    .and_then(parse_timestamp),
-                next_poll_reason: r.get(6)?,
-                consecutive_errors: r.get::<_, i64>(7)?.clamp(0, i64::from(u32::MAX)) as u32,
-                hints: FeedHints {
-                    ttl: seconds(r.get(8)?),
-                    update_period: seconds(r.get(9)?),
-                    skip_hours: r.get::<_, i64>(10)? as u32,
-                    skip_days: r.get::<_, i64>(11)? as u8,
-                },
-                history: Vec::new(),
-                site_url: r.get(12)?,
-                identity_basis: IdentityBasis::parse(&r.get::<_, String>(13)?),
-            })
-        })?;
-        state.history = history
-            .query_map(params![id, crate::schedule::HISTORY as i64], |r| {
-                r.get::<_, String>(0)
-            })?
-            .filter_map(|t| t.ok().as_deref().and_then(parse_timestamp))
-            .collect();
+        let state = load_state(tx, id)?;
         states.push(state);
     }
     Ok(states)
@@ -261,8 +200,6 @@ pub(super) fn record_poll(
     recent: &mut BandIndex,
 ) -> Result<PollCounts, StoreError> {
     let started = timestamp(record.started_at);
-    let next = timestamp(record.next.at);
-    let reason = record.next.reason.as_str();
     let mut counts = PollCounts::default();
     let (status, not_modified, bytes) = match &record.outcome {
         PollOutcome::NotModified { status } => (*status, true, None),
@@ -336,98 +273,20 @@ pub(super) fn record_poll(
         charged,
     ])?;
 
-    match &record.outcome {
-        PollOutcome::Failed {
-            class: "gone",
-            message,
-            ..
-        } => {
-            tx.prepare_cached(
-                "UPDATE sources SET status = 'gone', last_polled_at = ?2, next_poll_at = NULL,
-                        next_poll_reason = 'gone', last_error = ?3
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                record.source_id,
-                started,
-                format!("gone: {message}")
-            ])?;
-        }
-        PollOutcome::Failed {
-            class,
-            message,
-            charged,
-            retry_after,
-            block_host,
-            ..
-        } => {
-            tx.prepare_cached(
-                "UPDATE sources SET last_polled_at = ?2, next_poll_at = ?3, next_poll_reason = ?4,
-                        consecutive_errors = consecutive_errors + ?5,
-                        last_error = CASE WHEN ?5 = 1 THEN ?6 ELSE last_error END
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                record.source_id,
-                started,
-                next,
-                reason,
-                i64::from(*charged),
-                format!("{class}: {message}")
-            ])?;
-            if let (Some(host), Some(until)) = (block_host, retry_after) {
-                tx.prepare_cached(
-                    "INSERT INTO host_blocks (host, until) VALUES (?1, ?2)
-                     ON CONFLICT (host) DO UPDATE SET until = max(until, excluded.until)",
-                )?
-                .execute(params![host, timestamp(*until)])?;
-            }
-        }
-        outcome => {
-            tx.prepare_cached(
-                "UPDATE sources SET last_polled_at = ?2, last_success_at = ?2, next_poll_at = ?3,
-                        next_poll_reason = ?4, consecutive_errors = 0, last_error = NULL
-                 WHERE id = ?1",
-            )?
-            .execute(params![record.source_id, started, next, reason])?;
-            let validators = match outcome {
-                PollOutcome::Unchanged { validators, .. }
-                | PollOutcome::Parsed { validators, .. } => Some(validators),
-                _ => None,
-            };
-            if let Some(v) = validators {
-                tx.prepare_cached(
-                    "UPDATE sources SET etag = ?2, last_modified = ?3 WHERE id = ?1",
-                )?
-                .execute(params![record.source_id, v.etag, v.last_modified])?;
-            }
-            if let PollOutcome::Parsed {
-                body_hash,
-                feed_title,
-                site_url,
-                hints,
-                ..
-            } = outcome
-            {
-                let seconds = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
-                tx.prepare_cached(
-                    "UPDATE sources SET body_hash = ?2, title = coalesce(?3, title),
-                            site_url = coalesce(?4, site_url), hint_ttl_seconds = ?5,
-                            hint_update_seconds = ?6, skip_hours = ?7, skip_days = ?8
-                     WHERE id = ?1",
-                )?
-                .execute(params![
-                    record.source_id,
-                    body_hash,
-                    feed_title,
-                    site_url,
-                    seconds(hints.ttl),
-                    seconds(hints.update_period),
-                    i64::from(hints.skip_hours),
-                    i64::from(hints.skip_days)
-                ])?;
-            }
-        }
+    let mut state = load_state(tx, record.source_id)?;
+    state.apply(record);
+    save_state(tx, &state)?;
+    if let PollOutcome::Failed {
+        retry_after: Some(until),
+        block_host: Some(host),
+        ..
+    } = &record.outcome
+    {
+        tx.prepare_cached(
+            "INSERT INTO host_blocks (host, until) VALUES (?1, ?2)
+             ON CONFLICT (host) DO UPDATE SET until = max(until, excluded.until)",
+        )?
+        .execute(params![host, timestamp(*until)])?;
     }
     counts.moved_to = follow_permanent_redirect(tx, record)?;
     Ok(counts)
@@ -503,4 +362,116 @@ fn follow_permanent_redirect(
     .execute(params![record.source_id, target])?;
     tracing::info!(from = %record.url, to = %target, "source moved after repeated permanent redirects");
     Ok(Some(target.to_owned()))
+}
+
+const STATE_COLUMNS: &str = "id, url, status, etag, last_modified, body_hash, title, site_url,
+    hint_ttl_seconds, hint_update_seconds, skip_hours, skip_days, last_polled_at,
+    last_success_at, next_poll_at, next_poll_reason, consecutive_errors, last_error, identity";
+
+fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceState> {
+    let seconds = |v: Option<i64>| v.map(|s| Duration::from_secs(s.max(0) as u64));
+    let time = |v: Option<String>| v.as_deref().and_then(parse_timestamp);
+    Ok(SourceState {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        status: Status::parse(&r.get::<_, String>(2)?),
+        validators: Validators {
+            etag: r.get(3)?,
+            last_modified: r.get(4)?,
+        },
+        body_hash: r.get(5)?,
+        title: r.get(6)?,
+        site_url: r.get(7)?,
+        hints: FeedHints {
+            ttl: seconds(r.get(8)?),
+            update_period: seconds(r.get(9)?),
+            skip_hours: r.get::<_, i64>(10)? as u32,
+            skip_days: r.get::<_, i64>(11)? as u8,
+        },
+        last_polled_at: time(r.get(12)?),
+        last_success_at: time(r.get(13)?),
+        next_poll_at: time(r.get(14)?),
+        next_poll_reason: r.get(15)?,
+        consecutive_errors: r.get::<_, i64>(16)?.clamp(0, i64::from(u32::MAX)) as u32,
+        last_error: r.get(17)?,
+        identity_basis: IdentityBasis::parse(&r.get::<_, String>(18)?),
+        history: Vec::new(),
+    })
+}
+
+/// A source's row, with the publication times of its latest articles.
+pub(super) fn load_state(conn: &Connection, id: i64) -> Result<SourceState, StoreError> {
+    let mut state = conn
+        .prepare_cached(&format!("SELECT {STATE_COLUMNS} FROM sources WHERE id = ?1"))?
+        .query_row([id], state_of_row)?;
+    state.history = conn
+        .prepare_cached(
+            "SELECT a.published_at FROM entries e JOIN articles a ON a.id = e.article_id
+             WHERE e.source_id = ?1 AND a.published_at IS NOT NULL
+             ORDER BY a.published_at DESC LIMIT ?2",
+        )?
+        .query_map(params![id, crate::schedule::HISTORY as i64], |r| {
+            r.get::<_, String>(0)
+        })?
+        .filter_map(|t| t.ok().as_deref().and_then(parse_timestamp))
+        .collect();
+    Ok(state)
+}
+
+/// Writes back what [`SourceState::apply`] changed (not the URL or identity basis, which
+/// change through their own rules).
+fn save_state(conn: &Connection, state: &SourceState) -> Result<(), StoreError> {
+    let seconds = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
+    conn.prepare_cached(
+        "UPDATE sources SET status = ?2, etag = ?3, last_modified = ?4, body_hash = ?5,
+                title = ?6, site_url = ?7, hint_ttl_seconds = ?8, hint_update_seconds = ?9,
+                skip_hours = ?10, skip_days = ?11, last_polled_at = ?12, last_success_at = ?13,
+                next_poll_at = ?14, next_poll_reason = ?15, consecutive_errors = ?16,
+                last_error = ?17
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        state.id,
+        state.status.as_str(),
+        state.validators.etag,
+        state.validators.last_modified,
+        state.body_hash,
+        state.title,
+        state.site_url,
+        seconds(state.hints.ttl),
+        seconds(state.hints.update_period),
+        i64::from(state.hints.skip_hours),
+        i64::from(state.hints.skip_days),
+        state.last_polled_at.map(timestamp),
+        state.last_success_at.map(timestamp),
+        state.next_poll_at.map(timestamp),
+        state.next_poll_reason,
+        i64::from(state.consecutive_errors),
+        state.last_error,
+    ])?;
+    Ok(())
+}
+
+/// The active sources due at `now` (never polled, or their time has come).
+pub(super) fn due_source_ids(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM sources
+         WHERE status = 'active' AND (next_poll_at IS NULL OR next_poll_at <= ?1)
+         ORDER BY coalesce(next_poll_at, ''), id",
+    )?;
+    let ids = stmt.query_map([timestamp(now)], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// The earliest poll planned after `now`, over the active sources.
+pub(super) fn next_poll_after(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let next: Option<String> = conn
+        .prepare_cached(
+            "SELECT min(next_poll_at) FROM sources WHERE status = 'active' AND next_poll_at > ?1",
+        )?
+        .query_row([timestamp(now)], |r| r.get(0))?;
+    Ok(next.as_deref().and_then(parse_timestamp))
 }

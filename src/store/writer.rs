@@ -11,7 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::articles;
-use super::poll::{self, PollCounts, PollRecord, SourceSpec, SourceState};
+use super::poll::{self, PollCounts, PollRecord, SourceSpec};
+use crate::source::SourceState;
 use crate::dedup::NearDuplicates;
 use crate::dedup::simhash::BandIndex;
 
