@@ -198,7 +198,7 @@ fn main() {
     let config = Config::load(&config_path).unwrap();
     let clock = Instant::now();
     let summaries = runtime.block_on(async {
-        let daemon = Daemon::start(config.clone()).await.unwrap();
+        let daemon = Daemon::start(config.clone(), false, None).await.unwrap();
         daemon
             .once(false, CancellationToken::new(), |_| {})
             .await
@@ -216,7 +216,7 @@ fn main() {
 
     let clock = Instant::now();
     let summaries = runtime.block_on(async {
-        let daemon = Daemon::start(config.clone()).await.unwrap();
+        let daemon = Daemon::start(config.clone(), false, None).await.unwrap();
         daemon
             .once(true, CancellationToken::new(), |_| {})
             .await

@@ -114,7 +114,9 @@ pub fn render(title: Option<&str>, date: Option<&str>) -> anyhow::Result<()> {
 pub fn revive(database: &Path, source: &str) -> anyhow::Result<()> {
     match crate::store::revive(database, source)? {
         Some(url) => {
-            println!("revived {url}: a running daemon polls it within seconds, or run `gleaner once`");
+            println!(
+                "revived {url}: a running daemon polls it within seconds, or run `gleaner once`"
+            );
             Ok(())
         }
         None => bail!(

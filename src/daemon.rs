@@ -251,7 +251,9 @@ impl Daemon {
             .map_err(|e| StoreError::Write(e.to_string()))??;
         let writer = Writer::start(conn, config.near_duplicates)
             .map_err(|e| StoreError::Write(e.to_string()))?;
-        match writer.handle().sync_sources(specs_of(config)).await {
+        // Bound first: a handle alive in the match would keep `close` waiting forever.
+        let synced = writer.handle().sync_sources(specs_of(config)).await;
+        match synced {
             Ok(synced) => Ok((writer, synced)),
             Err(e) => {
                 let _ = tokio::task::spawn_blocking(move || writer.close()).await;
@@ -321,7 +323,10 @@ impl Daemon {
             .filter(|s| {
                 s.status == crate::source::Status::Active
                     && s.asked_to_wait(now).is_none()
-                    && self.politeness.blocked_until(&host_of(&s.url), now).is_none()
+                    && self
+                        .politeness
+                        .blocked_until(&host_of(&s.url), now)
+                        .is_none()
                     && (force || s.is_due(now))
             })
             .filter_map(|s| Some(self.to_poll(s, self.settings.get(&s.id)?)))
@@ -355,7 +360,11 @@ impl Daemon {
 
     /// Polls each source whenever it is due until `shutdown` fires, then stops cleanly;
     /// `reload` (SIGHUP) reads the configuration again.
-    pub async fn run(mut self, shutdown: CancellationToken, reload: Arc<Notify>) -> anyhow::Result<()> {
+    pub async fn run(
+        mut self,
+        shutdown: CancellationToken,
+        reload: Arc<Notify>,
+    ) -> anyhow::Result<()> {
         let notifier = Notifier::from_env();
         let watchdog = notify::watchdog_interval();
         let mut in_flight: HashSet<i64> = HashSet::new();
@@ -371,7 +380,8 @@ impl Daemon {
             last_status = self.status_line();
             n.send(&format!("READY=1\n{}", notify::status(&last_status)));
         }
-        let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        let mut watchdog_tick =
+            tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         loop {
             let now = Utc::now();
             let instant = Instant::now();
@@ -382,7 +392,11 @@ impl Daemon {
             };
             let (mut due, mut next_poll) = self.due_sources(now, &skip).await;
             due.retain(|state| match self.planned.get(&state.id) {
-                Some(&exact) if exact > now && state.next_poll_at.map(|at| at.timestamp()) == Some(exact.timestamp()) => {
+                Some(&exact)
+                    if exact > now
+                        && state.next_poll_at.map(|at| at.timestamp())
+                            == Some(exact.timestamp()) =>
+                {
                     next_poll = Some(next_poll.map_or(exact, |next| next.min(exact)));
                     false
                 }
@@ -392,7 +406,11 @@ impl Daemon {
                 let Some(settings) = self.settings.get(&state.id) else {
                     continue; // in the database, not in this configuration
                 };
-                if self.politeness.blocked_until(&host_of(&state.url), now).is_some() {
+                if self
+                    .politeness
+                    .blocked_until(&host_of(&state.url), now)
+                    .is_some()
+                {
                     // Its host said 429: not before then, and no request is spent on it.
                     continue;
                 }
@@ -572,7 +590,10 @@ impl Daemon {
                     .saturating_mul(1 << (attempts - 1).min(16))
                     .min(WRITE_RETRY.1);
                 // The first refused poll is the one to record: it is when the gap began.
-                let started_at = self.held.get(&source.id).map_or(started_at, |h| h.started_at);
+                let started_at = self
+                    .held
+                    .get(&source.id)
+                    .map_or(started_at, |h| h.started_at);
                 self.held.insert(
                     source.id,
                     Held {
@@ -733,6 +754,9 @@ impl Daemon {
     }
 
     async fn close(self) {
+        // The writer must be the last connection to close: only the last one checkpoints the
+        // WAL into the database and removes it.
+        drop(self.reader);
         let writer = self.writer;
         if tokio::task::spawn_blocking(move || writer.close())
             .await

@@ -3,63 +3,95 @@
 
 mod common;
 
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Reply, TestServer, Workspace, count, gleaner, rss, wait_for};
+use common::{Reply, TestServer, Workspace, count, gleaner, rss, run, stderr, stdout, wait_for};
 
 const DATE: &str = "Fri, 03 Feb 2023 10:00:00 +0000";
 
-struct Daemon(Child);
+/// A running `gleaner run`, its stderr collected as it comes (so a chatty daemon never blocks
+/// on a full pipe, and a test can wait for a line of the log).
+struct Daemon {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
 
 impl Daemon {
     fn start(ws: &Workspace) -> Daemon {
-        let child = gleaner()
+        Daemon::start_with(ws, |_| {})
+    }
+
+    fn start_with(ws: &Workspace, setup: impl FnOnce(&mut Command)) -> Daemon {
+        let mut command = gleaner();
+        command
             .args(["--config", ws.config().to_str().unwrap(), "run"])
+            .env("GLEANER_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting gleaner run");
-        Daemon(child)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        setup(&mut command);
+        let mut child = command.spawn().expect("starting gleaner run");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn wait_for_log(&self, limit: Duration, text: &str) {
+        wait_for(limit, &format!("{text:?} in the log"), || {
+            self.log().contains(text)
+        });
     }
 
     fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.0.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
     }
 
-    /// Waits for the exit, up to `limit`; returns the exit status and stderr.
+    /// Waits for the exit, up to `limit`; returns the exit status and the log.
     fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
         let start = Instant::now();
         loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                let mut err = String::new();
-                use std::io::Read;
-                self.0
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                return (status, err);
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // The reader thread sees the end of the pipe right after the exit.
+                std::thread::sleep(Duration::from_millis(100));
+                return (status, self.log());
             }
             assert!(
                 start.elapsed() < limit,
-                "gleaner did not stop within {limit:?}"
+                "gleaner did not stop within {limit:?}: {}",
+                self.log()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -260,4 +292,496 @@ fn the_run_loop_backs_off_on_errors_and_recovers() {
         ),
         recovered_from as i64
     );
+}
+
+fn one_item_feed(n: usize) -> Reply {
+    let items: Vec<(String, String)> = (1..=n)
+        .map(|i| (i.to_string(), format!("https://example.org/{i}")))
+        .collect();
+    let listed: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(g, l)| (g.as_str(), l.as_str(), "Story", DATE, "<p>Text.</p>"))
+        .collect();
+    Reply::feed(rss(&listed))
+}
+
+fn articles(ws: &Workspace) -> i64 {
+    count(&ws.open_db(), "SELECT count(*) FROM articles")
+}
+
+#[test]
+fn a_second_daemon_on_the_same_database_is_refused_naming_the_first() {
+    let server = TestServer::start();
+    server.route("/feed.xml", one_item_feed(1));
+    let ws = Workspace::new();
+    ws.write_config("", &[("live", &server.url("/feed.xml"))]);
+    // A lock file left by a process that died does not block.
+    std::fs::write(ws.path("gleaner.db-lock"), "999999\n").unwrap();
+    let first = Daemon::start(&ws);
+    first.wait_for_log(Duration::from_secs(20), "gleaner is running");
+
+    let config = ws.config();
+    let second = run(&["--config", config.to_str().unwrap(), "run"]);
+    assert_eq!(second.status.code(), Some(1));
+    let message = stderr(&second);
+    assert!(
+        message.contains(&format!("PID {}", first.child.id()))
+            && message.contains("already running"),
+        "{message}"
+    );
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+
+    first.signal("TERM");
+    let (status, log) = first.wait(Duration::from_secs(10));
+    assert!(status.success(), "{log}");
+    // Once the first is gone, a daemon starts again on the same database.
+    let again = Daemon::start(&ws);
+    again.wait_for_log(Duration::from_secs(20), "gleaner is running");
+}
+
+#[test]
+fn processes_creating_a_new_database_at_once_all_succeed() {
+    let server = TestServer::start();
+    server.route("/feed.xml", one_item_feed(3));
+    let ws = Workspace::new();
+    ws.write_config("", &[("live", &server.url("/feed.xml"))]);
+    let config = ws.config();
+    let children: Vec<Child> = (0..6)
+        .map(|_| {
+            gleaner()
+                .args(["--config", config.to_str().unwrap(), "once", "--force"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let conn = ws.open_db();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(count(&conn, "SELECT count(*) FROM articles"), 3);
+    assert_eq!(count(&conn, "SELECT count(*) FROM sources"), 1);
+    // The temporary files each process built its copy in are gone.
+    let left: Vec<String> = std::fs::read_dir(ws.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".new-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_revived_source_is_polled_by_the_running_daemon_within_seconds() {
+    let server = TestServer::start();
+    server.route("/feed.xml", Reply::status(410, "gone for good"));
+    let ws = Workspace::new();
+    ws.write_config(
+        "interval = \"1h\"",
+        &[("retired", &server.url("/feed.xml"))],
+    );
+    let daemon = Daemon::start(&ws);
+    wait_for(Duration::from_secs(20), "the source to be retired", || {
+        ws.db().exists() && sqlite3(&ws.db(), "SELECT status FROM sources") == "gone"
+    });
+    server.route("/feed.xml", one_item_feed(2));
+    let config = ws.config();
+    let revived = run(&["--config", config.to_str().unwrap(), "revive", "1"]);
+    assert!(revived.status.success(), "{}", stderr(&revived));
+    let asked = Instant::now();
+    wait_for(
+        Duration::from_secs(15),
+        "the revived source's articles",
+        || articles(&ws) == 2,
+    );
+    // Seen through the database, not at the next hourly pass.
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(sqlite3(&ws.db(), "SELECT status FROM sources"), "active");
+
+    // `gleaner once` from another process is seen too: its poll sets the next time, and the
+    // daemon does not poll again before it.
+    let polls = server.seen("/feed.xml").len();
+    let once = run(&["--config", config.to_str().unwrap(), "once", "--force"]);
+    assert!(once.status.success(), "{}", stderr(&once));
+    assert_eq!(server.seen("/feed.xml").len(), polls + 1);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(server.seen("/feed.xml").len(), polls + 1);
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(Duration::from_secs(10));
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn sighup_reloads_the_configuration_and_a_bad_one_is_refused() {
+    let server = TestServer::start();
+    server.route("/a.xml", one_item_feed(1));
+    let b_items = rss(&[(
+        "b1",
+        "https://example.org/b1",
+        "From B",
+        DATE,
+        "<p>Bee.</p>",
+    )]);
+    server.route("/b.xml", Reply::feed(b_items));
+    let ws = Workspace::new();
+    ws.write_config("interval = \"1h\"", &[("a", &server.url("/a.xml"))]);
+    let daemon = Daemon::start(&ws);
+    wait_for(Duration::from_secs(20), "source a's article", || {
+        ws.db().exists() && articles(&ws) == 1
+    });
+
+    // b added, a removed.
+    ws.write_config("interval = \"1h\"", &[("b", &server.url("/b.xml"))]);
+    daemon.signal("HUP");
+    wait_for(Duration::from_secs(15), "source b's article", || {
+        articles(&ws) == 2
+    });
+    assert_eq!(
+        sqlite3(
+            &ws.db(),
+            "SELECT name || ' ' || status FROM sources ORDER BY id"
+        ),
+        "a removed\nb active"
+    );
+    daemon.wait_for_log(Duration::from_secs(5), "configuration reloaded");
+
+    // A broken configuration is refused with its place, and the daemon goes on with b.
+    std::fs::write(
+        ws.config(),
+        "database = \"gleaner.db\"\ninterval = \"soon\"\n[[sources]]\nurl = \"/nowhere.xml\"\n",
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for_log(Duration::from_secs(10), "previous one stays in force");
+    let log = daemon.log();
+    assert!(log.contains("gleaner.toml:2:"), "{log}");
+    assert!(
+        sqlite3(
+            &ws.db(),
+            "SELECT count(*) FROM sources WHERE status = 'active'"
+        ) == "1",
+        "the bad configuration must not have been applied"
+    );
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(Duration::from_secs(10));
+    assert!(status.success(), "{log}");
+    // Closed cleanly: the WAL was checkpointed and removed.
+    assert!(!ws.path("gleaner.db-wal").exists(), "WAL left behind");
+}
+
+#[test]
+fn systemd_hears_ready_status_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let server = TestServer::start();
+    server.route("/feed.xml", one_item_feed(1));
+    let ws = Workspace::new();
+    ws.write_config("interval = \"1h\"", &[("live", &server.url("/feed.xml"))]);
+    let socket_path = ws.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let daemon = Daemon::start_with(&ws, |command| {
+        command
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000")
+            .env_remove("WATCHDOG_PID");
+    });
+    let mut heard: Vec<String> = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let mut receive = |heard: &mut Vec<String>| {
+        let n = socket.recv(&mut buffer).expect("a notify message");
+        heard.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    };
+    receive(&mut heard);
+    assert!(heard[0].starts_with("READY=1\nSTATUS="), "{heard:?}");
+    assert!(heard[0].contains("1 sources"), "{heard:?}");
+    // The watchdog is fed at half the timeout: several pings in well under two seconds.
+    while heard.iter().filter(|m| *m == "WATCHDOG=1").count() < 3 {
+        receive(&mut heard);
+    }
+    // The status follows the polls.
+    while !heard
+        .iter()
+        .any(|m| m.contains("1 polls (0 failed), 1 new articles"))
+    {
+        receive(&mut heard);
+    }
+    daemon.signal("TERM");
+    while !heard.iter().any(|m| m == "STOPPING=1") {
+        receive(&mut heard);
+    }
+    let (status, log) = daemon.wait(Duration::from_secs(10));
+    assert!(status.success(), "{log}");
+}
+
+/// A feed that takes the parser and renderer many seconds (in a test build): thousands of
+/// items, each with a long body.
+fn heavy_feed() -> Vec<u8> {
+    let paragraph = format!("<p>{}</p>", "Words and <b>more</b> words. ".repeat(40));
+    let body = paragraph.repeat(8);
+    let items: Vec<(String, String)> = (0..6000)
+        .map(|i| (format!("g{i}"), format!("https://example.org/heavy/{i}")))
+        .collect();
+    let listed: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(g, l)| (g.as_str(), l.as_str(), "Heavy", DATE, body.as_str()))
+        .collect();
+    rss(&listed).into_bytes()
+}
+
+#[test]
+fn sigterm_during_a_long_parse_exits_within_the_grace_period() {
+    let server = TestServer::start();
+    server.route("/heavy.xml", Reply::feed(heavy_feed()));
+    let ws = Workspace::new();
+    ws.write_config(
+        "max_feed_bytes = 200000000",
+        &[("heavy", &server.url("/heavy.xml"))],
+    );
+    let daemon = Daemon::start(&ws);
+    wait_for(
+        Duration::from_secs(20),
+        "the heavy feed to be served",
+        || !server.seen("/heavy.xml").is_empty(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = Instant::now();
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(Duration::from_secs(60));
+    let took = asked.elapsed();
+    assert!(status.success(), "{log}");
+    // The parse was still running at the end of the grace period: it was abandoned, and the
+    // process did not wait for it.
+    assert!(log.contains("abandoning polls in flight"), "{log}");
+    assert!(
+        took <= gleaner::daemon::SHUTDOWN_GRACE + Duration::from_secs(1),
+        "took {took:?}"
+    );
+    let conn = ws.open_db();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+/// A small tmpfs of its own, for a disk that fills up; unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("the mount program");
+        assert!(
+            status.success(),
+            "this test mounts a small tmpfs to fill it: it needs root (CAP_SYS_ADMIN)"
+        );
+        SmallDisk { dir }
+    }
+
+    /// Fills the disk to the last byte; returns the filler to remove.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 16 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.write_all(&[0u8; 512]);
+        let _ = file.flush();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_loses_no_poll() {
+    let disk = SmallDisk::mount("8m");
+    let db = disk.dir.path().join("gleaner.db");
+    let server = TestServer::start();
+    server.route("/feed.xml", one_item_feed(1));
+    let ws = Workspace::new();
+    ws.write_config(
+        "interval = \"1s\"\nmin_interval = \"1s\"\nhost_delay = \"0s\"",
+        &[("live", &server.url("/feed.xml"))],
+    );
+    let daemon = Daemon::start_with(&ws, |command| {
+        command.arg("--database").arg(&db);
+    });
+    let conn = || rusqlite::Connection::open(&db).unwrap();
+    wait_for(Duration::from_secs(20), "the first article", || {
+        db.exists() && count(&conn(), "SELECT count(*) FROM articles") == 1
+    });
+
+    let filler = disk.fill();
+    server.route("/feed.xml", one_item_feed(5));
+    daemon.wait_for_log(Duration::from_secs(30), "could not be written");
+    let polls_while_full = server.seen("/feed.xml").len();
+    std::fs::remove_file(filler).unwrap();
+
+    wait_for(
+        Duration::from_secs(60),
+        "the articles of the full-disk time",
+        || count(&conn(), "SELECT count(*) FROM articles") == 5,
+    );
+    assert!(server.seen("/feed.xml").len() > polls_while_full);
+    let c = conn();
+    // The refused poll is on record, not charged to the feed.
+    assert!(
+        count(
+            &c,
+            "SELECT count(*) FROM fetches WHERE error_class = 'database' AND charged = 0"
+        ) >= 1
+    );
+    assert_eq!(count(&c, "SELECT consecutive_errors FROM sources"), 0);
+    let log = daemon.log();
+    assert_eq!(
+        log.matches("a poll could not be written").count(),
+        1,
+        "logged once per cause: {log}"
+    );
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(Duration::from_secs(10));
+    assert!(status.success(), "{log}");
+}
+
+/// The real sqlite3 shell holding the database's write lock for `seconds`.
+fn hold_write_lock(db: &std::path::Path, seconds: u32) -> Child {
+    use std::io::Write;
+    let mut child = Command::new("sqlite3")
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the sqlite3 program");
+    let mut input = child.stdin.take().unwrap();
+    writeln!(
+        input,
+        "BEGIN EXCLUSIVE;\nSELECT 'locked';\n.shell sleep {seconds}\nCOMMIT;"
+    )
+    .unwrap();
+    drop(input);
+    // Wait until the lock is really held.
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    out.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"locked");
+    child
+}
+
+#[test]
+fn a_database_locked_by_another_process_loses_no_poll() {
+    let server = TestServer::start();
+    server.route("/feed.xml", one_item_feed(1));
+    let ws = Workspace::new();
+    ws.write_config(
+        "interval = \"1s\"\nmin_interval = \"1s\"\nhost_delay = \"0s\"",
+        &[("live", &server.url("/feed.xml"))],
+    );
+    ws.once();
+    assert_eq!(articles(&ws), 1);
+
+    // Busy at start: `run` waits, `once` says why it could not work.
+    server.route("/feed.xml", one_item_feed(2));
+    let mut holder = hold_write_lock(&ws.db(), 15);
+    let daemon = Daemon::start(&ws);
+    let config = ws.config();
+    let once = run(&["--config", config.to_str().unwrap(), "once", "--force"]);
+    assert_eq!(once.status.code(), Some(1), "{}", stdout(&once));
+    assert!(stderr(&once).contains("locked"), "{}", stderr(&once));
+    daemon.wait_for_log(Duration::from_secs(30), "waiting");
+    holder.wait().unwrap();
+    wait_for(
+        Duration::from_secs(60),
+        "the article after the lock",
+        || articles(&ws) == 2,
+    );
+
+    // Held for longer than the busy timeout while running: the poll is held back and written
+    // once the lock is let go.
+    let mut holder = hold_write_lock(&ws.db(), 30);
+    server.route("/feed.xml", one_item_feed(3));
+    daemon.wait_for_log(Duration::from_secs(40), "could not be written");
+    holder.wait().unwrap();
+    wait_for(
+        Duration::from_secs(60),
+        "the article of the locked time",
+        || articles(&ws) == 3,
+    );
+    assert!(
+        count(
+            &ws.open_db(),
+            "SELECT count(*) FROM fetches WHERE error_class = 'database' AND charged = 0"
+        ) >= 1
+    );
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(Duration::from_secs(20));
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn network_failures_during_an_outage_are_shown_without_being_charged() {
+    // Three hosts (loopback addresses) that refuse connections: the network looks down.
+    let closed: Vec<String> = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+        .iter()
+        .map(|ip| {
+            let listener = std::net::TcpListener::bind((*ip, 0)).unwrap();
+            let addr = listener.local_addr().unwrap();
+            drop(listener);
+            format!("http://{addr}/feed.xml")
+        })
+        .collect();
+    let ws = Workspace::new();
+    ws.write_config(
+        "",
+        &[
+            ("one", &closed[0]),
+            ("two", &closed[1]),
+            ("three", &closed[2]),
+        ],
+    );
+    ws.once();
+    ws.once();
+    let conn = ws.open_db();
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM source_health WHERE last_error LIKE 'connect:%'"
+        ),
+        3
+    );
+    let config = ws.config();
+    let listed = stdout(&run(&["--config", config.to_str().unwrap(), "sources"]));
+    assert_eq!(listed.matches("last error: connect").count(), 3, "{listed}");
+    // The README's query for sources in trouble finds them.
+    assert_eq!(
+        sqlite3(
+            &ws.db(),
+            "SELECT count(*) FROM source_health WHERE last_error IS NOT NULL"
+        ),
+        "3"
+    );
+    // At least the later failures, with the outage known, were not charged.
+    assert!(count(&conn, "SELECT count(*) FROM fetches WHERE charged = 0") >= 3);
 }

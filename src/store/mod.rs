@@ -305,7 +305,10 @@ impl Reader {
     }
 
     /// Hosts that asked (429) not to be polled before a time still to come.
-    pub fn host_blocks(&self, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    pub fn host_blocks(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
         poll::host_blocks(&self.conn, now)
     }
 

@@ -402,7 +402,9 @@ fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceState> {
 /// A source's row, with the publication times of its latest articles.
 pub(super) fn load_state(conn: &Connection, id: i64) -> Result<SourceState, StoreError> {
     let mut state = conn
-        .prepare_cached(&format!("SELECT {STATE_COLUMNS} FROM sources WHERE id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {STATE_COLUMNS} FROM sources WHERE id = ?1"
+        ))?
         .query_row([id], state_of_row)?;
     state.history = conn
         .prepare_cached(
@@ -453,7 +455,10 @@ fn save_state(conn: &Connection, state: &SourceState) -> Result<(), StoreError> 
 }
 
 /// The active sources due at `now` (never polled, or their time has come).
-pub(super) fn due_source_ids(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+pub(super) fn due_source_ids(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM sources
          WHERE status = 'active' AND (next_poll_at IS NULL OR next_poll_at <= ?1)

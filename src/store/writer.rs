@@ -12,9 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::StoreError;
 use super::articles;
 use super::poll::{self, PollCounts, PollRecord, SourceSpec};
-use crate::source::SourceState;
 use crate::dedup::NearDuplicates;
 use crate::dedup::simhash::BandIndex;
+use crate::source::SourceState;
 
 /// Items written in one transaction at most, so the write lock is never held long.
 const BATCH_ITEMS: usize = 2_000;
