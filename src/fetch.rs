@@ -2,8 +2,15 @@
 //! decompressed size, redirects followed hop by hop under the politeness rules, the server's
 //! caching hints and Retry-After) and `file://`. The only module that speaks HTTP. It knows
 //! nothing of feeds: it returns bytes, the validators for next time, or a classified error.
+//!
+//! A redirect may not lead to a loopback, private or link-local address (see [`address`])
+//! unless the source allows it or is on such an address itself.
 
+pub mod address;
+
+use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +21,7 @@ use reqwest::header::{
 };
 
 use crate::politeness::Politeness;
+use address::{AddressRules, NotPublic, PublicOnly};
 
 /// Redirects followed for one fetch at most.
 pub const MAX_REDIRECTS: usize = 5;
@@ -56,14 +64,18 @@ pub struct ResponseMeta {
     pub redirects: Vec<(u16, String)>,
     /// Bytes of the body as sent, when the server said (`Content-Length`).
     pub wire_bytes: Option<u64>,
+    /// The first hop led from a public address to a non-public one (or one not seen): refused,
+    /// or followed only because the source allows private addresses. It must not move the
+    /// source there, where its next polls would be trusted as a private source's.
+    pub first_hop_stays: bool,
 }
 
 impl ResponseMeta {
-    /// Where the source has moved if the first hop was permanent (301 or 308).
+    /// Where the source has moved if the first hop was permanent (301 or 308) and may move it.
     pub fn permanent_redirect(&self) -> Option<&str> {
         self.redirects
             .first()
-            .filter(|(status, _)| matches!(status, 301 | 308))
+            .filter(|(status, _)| matches!(status, 301 | 308) && !self.first_hop_stays)
             .map(|(_, url)| url.as_str())
     }
 
@@ -87,6 +99,8 @@ pub enum ErrorClass {
     HttpOther,
     TooLarge,
     Redirect,
+    /// A redirect to a loopback, private or link-local address, refused.
+    PrivateAddress,
     /// 410: the feed is gone for good.
     Gone,
     /// 429, or 503 with Retry-After: not a fault of the feed.
@@ -116,6 +130,7 @@ impl ErrorClass {
             ErrorClass::HttpOther => "http_other",
             ErrorClass::TooLarge => "too_large",
             ErrorClass::Redirect => "redirect",
+            ErrorClass::PrivateAddress => "private_address",
             ErrorClass::Gone => "gone",
             ErrorClass::RateLimited => "rate_limited",
             ErrorClass::Io => "io",
@@ -160,43 +175,45 @@ pub struct FetchSettings {
     pub max_bytes: u64,
 }
 
-/// A shared HTTP client; cheap to clone.
+/// Shared HTTP clients; cheap to clone.
 #[derive(Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    /// Connects only to public addresses: its resolver drops the others.
+    guarded: reqwest::Client,
+    /// Connects anywhere: for sources that allow private addresses or live on one.
+    open: reqwest::Client,
+    rules: Arc<AddressRules>,
     settings: FetchSettings,
 }
 
 impl Fetcher {
     pub fn new(settings: FetchSettings) -> Result<Fetcher, FetchError> {
-        let client = reqwest::Client::builder()
-            .user_agent(settings.user_agent.clone())
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.timeout)
-            .read_timeout(settings.timeout.min(Duration::from_secs(30)))
-            // Redirects are followed here, hop by hop, so each hop obeys the politeness rules
-            // and a permanent move can be noticed.
-            .redirect(reqwest::redirect::Policy::none())
-            .gzip(true)
-            .brotli(true)
-            .deflate(true)
-            .build()
-            .map_err(|e| {
-                FetchError::new(
-                    ErrorClass::Tls,
-                    format!("cannot build the HTTP client: {e}"),
-                )
-            })?;
-        Ok(Fetcher { client, settings })
+        let rules = AddressRules::from_env().map_err(|e| FetchError::new(ErrorClass::Io, e))?;
+        let rules = Arc::new(rules);
+        let guarded = build_client(
+            &settings,
+            Some(PublicOnly {
+                rules: Arc::clone(&rules),
+            }),
+        )?;
+        let open = build_client(&settings, None)?;
+        Ok(Fetcher {
+            guarded,
+            open,
+            rules,
+            settings,
+        })
     }
 
     /// Fetches `url` (http, https or file), sending `validators` for a conditional GET and
-    /// `user_agent`, each hop waiting for its host's turn in `politeness`.
+    /// `user_agent`, each hop waiting for its host's turn in `politeness`. Redirects to
+    /// non-public addresses are refused unless `allow_private` or `url` is on one itself.
     pub async fn fetch(
         &self,
         url: &str,
         validators: &Validators,
         user_agent: &str,
+        allow_private: bool,
         politeness: &Politeness,
     ) -> Result<Fetched, FetchError> {
         if url.starts_with("file:") {
@@ -205,22 +222,71 @@ impl Fetcher {
         let mut meta = ResponseMeta::default();
         let mut current = url::Url::parse(url)
             .map_err(|e| FetchError::new(ErrorClass::Io, format!("{url} is not a URL: {e}")))?;
+        // An IP literal is judged here; a name by the guarded client's resolver, below.
+        let mut open =
+            allow_private || literal_ip(&current).is_some_and(|ip| !self.rules.is_public(ip));
+        // Whether the configured URL answered from a public address: a source there is never
+        // moved onto a non-public one.
+        let mut origin_public = true;
         loop {
+            let hop = meta.redirects.len();
             let host = current.host_str().unwrap_or_default().to_owned();
             let at_host = |mut e: FetchError, meta: &ResponseMeta| {
                 e.host = Some(host.clone());
                 e.meta = Box::new(meta.clone());
                 e
             };
-            let mut response = {
+            // Only a redirect can be refused: a configured URL on a non-public address is open.
+            if !open
+                && let Some(ip) = literal_ip(&current)
+                && let Some(kind) = self.rules.kind(ip)
+            {
+                meta.first_hop_stays |= hop == 1;
+                let refusal = NotPublic {
+                    refused: vec![(ip, kind)],
+                };
+                return Err(at_host(refused(&current, &refusal), &meta));
+            }
+            let sent = {
                 let _turn = politeness.acquire(&host).await;
-                self.client
-                    .get(current.clone())
-                    .headers(request_headers(validators, user_agent))
-                    .send()
-                    .await
-                    .map_err(|e| at_host(classify(e), &meta))?
+                let send = |client: &reqwest::Client| {
+                    client
+                        .get(current.clone())
+                        .headers(request_headers(validators, user_agent))
+                        .send()
+                };
+                let mut sent = send(if open { &self.open } else { &self.guarded }).await;
+                if hop == 0 && !open && sent.as_ref().err().and_then(not_public).is_some() {
+                    // The configured host resolves only to non-public addresses: an intranet
+                    // feed, which its user chose. One more lookup, for such sources only.
+                    open = true;
+                    sent = send(&self.open).await;
+                }
+                sent
             };
+            let mut response = match sent {
+                Ok(response) => response,
+                Err(e) => {
+                    if let Some(refusal) = not_public(&e) {
+                        meta.first_hop_stays |= hop == 1;
+                        return Err(at_host(refused(&current, refusal), &meta));
+                    }
+                    // Where an open client failed to go is not known: not somewhere to move.
+                    meta.first_hop_stays |= hop == 1 && open && origin_public;
+                    return Err(at_host(classify(e), &meta));
+                }
+            };
+            // The address connected to (a proxy's, behind one). The guarded client reaches
+            // public addresses only, so only the open one's are judged.
+            let reached_public = !open
+                || response
+                    .remote_addr()
+                    .is_none_or(|addr| self.rules.is_public(addr.ip()));
+            match hop {
+                0 => origin_public = reached_public,
+                1 => meta.first_hop_stays |= origin_public && !reached_public,
+                _ => {}
+            }
             let status = response.status();
             let headers = response.headers();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
@@ -359,6 +425,65 @@ impl Fetcher {
             })),
         }
     }
+}
+
+/// A client that follows no redirect itself; with `resolver`, it connects only where that
+/// resolver allows.
+fn build_client(
+    settings: &FetchSettings,
+    resolver: Option<PublicOnly>,
+) -> Result<reqwest::Client, FetchError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(settings.user_agent.clone())
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.timeout)
+        .read_timeout(settings.timeout.min(Duration::from_secs(30)))
+        // Redirects are followed here, hop by hop, so each hop obeys the politeness rules
+        // and a permanent move can be noticed.
+        .redirect(reqwest::redirect::Policy::none())
+        .gzip(true)
+        .brotli(true)
+        .deflate(true);
+    if let Some(resolver) = resolver {
+        builder = builder.dns_resolver(resolver);
+    }
+    builder.build().map_err(|e| {
+        FetchError::new(
+            ErrorClass::Tls,
+            format!("cannot build the HTTP client: {e}"),
+        )
+    })
+}
+
+/// The address of a URL whose host is an IP literal (which skips the resolver).
+fn literal_ip(url: &url::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// The guarded resolver's refusal, somewhere in a transport error's causes.
+fn not_public(error: &reqwest::Error) -> Option<&NotPublic> {
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        if let Some(refusal) = e.downcast_ref::<NotPublic>() {
+            return Some(refusal);
+        }
+        cause = e.source();
+    }
+    None
+}
+
+fn refused(target: &url::Url, refusal: &NotPublic) -> FetchError {
+    FetchError::new(
+        ErrorClass::PrivateAddress,
+        format!(
+            "redirect to {target} {}; set allow_private = true on the source to allow it",
+            refusal.describe()
+        ),
+    )
 }
 
 fn header_value(text: &str) -> Option<HeaderValue> {
@@ -531,5 +656,30 @@ mod tests {
             );
         }
         assert_eq!(meta(&[]).final_url("https://a/"), "https://a/");
+    }
+
+    #[test]
+    fn a_first_hop_that_stays_moves_nothing() {
+        let meta = ResponseMeta {
+            redirects: vec![(301, "http://10.0.0.1/".into())],
+            first_hop_stays: true,
+            ..ResponseMeta::default()
+        };
+        assert_eq!(meta.permanent_redirect(), None);
+        assert_eq!(meta.final_url("https://a/"), "http://10.0.0.1/");
+    }
+
+    #[test]
+    fn literal_addresses_are_read_from_the_url() {
+        let ip = |url: &str| literal_ip(&url::Url::parse(url).unwrap());
+        assert_eq!(ip("http://10.0.0.1/"), Some(IpAddr::from([10, 0, 0, 1])));
+        // The URL parser normalises the forms that dodge a naive check.
+        assert_eq!(ip("http://0x7f.1/"), Some(IpAddr::from([127, 0, 0, 1])));
+        assert_eq!(ip("http://2130706433/"), Some(IpAddr::from([127, 0, 0, 1])));
+        assert_eq!(
+            ip("http://[::ffff:127.0.0.1]:8080/"),
+            Some("::ffff:127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(ip("https://example.org/"), None);
     }
 }

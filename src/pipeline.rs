@@ -54,6 +54,7 @@ pub async fn poll(fetcher: &Fetcher, politeness: &Politeness, source: &SourceToP
             &source.url,
             &source.validators,
             &source.user_agent,
+            source.allow_private,
             politeness,
         )
         .await;
