@@ -273,7 +273,7 @@ pub(super) fn record_poll(
         charged,
     ])?;
 
-    let mut state = load_state(tx, record.source_id)?;
+    let mut state = load_row(tx, record.source_id)?;
     state.apply(record);
     save_state(tx, &state)?;
     if let PollOutcome::Failed {
@@ -399,13 +399,18 @@ fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceState> {
     })
 }
 
-/// A source's row, with the publication times of its latest articles.
-pub(super) fn load_state(conn: &Connection, id: i64) -> Result<SourceState, StoreError> {
-    let mut state = conn
+/// A source's row (without its history, which a poll does not change).
+fn load_row(conn: &Connection, id: i64) -> Result<SourceState, StoreError> {
+    Ok(conn
         .prepare_cached(&format!(
             "SELECT {STATE_COLUMNS} FROM sources WHERE id = ?1"
         ))?
-        .query_row([id], state_of_row)?;
+        .query_row([id], state_of_row)?)
+}
+
+/// A source's row, with the publication times of its latest articles.
+pub(super) fn load_state(conn: &Connection, id: i64) -> Result<SourceState, StoreError> {
+    let mut state = load_row(conn, id)?;
     state.history = conn
         .prepare_cached(
             "SELECT a.published_at FROM entries e JOIN articles a ON a.id = e.article_id
