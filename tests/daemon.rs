@@ -785,3 +785,29 @@ fn network_failures_during_an_outage_are_shown_without_being_charged() {
     // At least the later failures, with the outage known, were not charged.
     assert!(count(&conn, "SELECT count(*) FROM fetches WHERE charged = 0") >= 3);
 }
+
+#[test]
+fn a_folder_given_as_the_database_is_refused_with_a_clear_error() {
+    let ws = Workspace::new();
+    ws.write_config("", &[]);
+    let config = ws.config();
+    let folder = ws.path("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    for command in ["once", "run"] {
+        let output = run(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--database",
+            folder.to_str().unwrap(),
+            command,
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        assert!(
+            stderr(&output).contains("is a folder"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    // Nothing was made beside it.
+    assert!(!ws.path("a-folder-lock").exists());
+}
