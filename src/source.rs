@@ -106,7 +106,8 @@ impl SourceState {
     /// What one poll changes. The URL (a permanent move) and the identity basis are changed by
     /// the store alongside, since they involve other rows.
     pub fn apply(&mut self, record: &PollRecord) {
-        self.last_polled_at = Some(record.started_at);
+        // A poll recorded late (one the database refused at first) never moves this back.
+        self.last_polled_at = self.last_polled_at.max(Some(record.started_at));
         self.next_poll_at = Some(record.next.at);
         self.next_poll_reason = Some(record.next.reason.as_str().to_owned());
         match &record.outcome {
@@ -241,6 +242,17 @@ mod tests {
         state.apply(&record(PollOutcome::NotModified { status: Some(304) }));
         assert_eq!(state.validators, validators);
         assert_eq!(state.body_hash.as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn a_poll_recorded_late_does_not_move_the_last_poll_back() {
+        let mut state = SourceState::new(1, "https://example.org/feed".into());
+        let mut later = record(PollOutcome::NotModified { status: Some(304) });
+        later.started_at = at("2024-05-01T11:00:00Z");
+        state.apply(&later);
+        state.apply(&record(failure("database", false)));
+        assert_eq!(state.last_polled_at, Some(at("2024-05-01T11:00:00Z")));
+        assert_eq!(state.last_error.as_deref(), Some("database: it broke"));
     }
 
     #[test]
