@@ -1,10 +1,11 @@
 //! Near-duplicate detection, measured: the threshold sweep over the labelled set
 //! (`tests/labelled/`) that the default distance was chosen from, and the cost of deduplicating
-//! an item against 10,000 and 1,000,000 stored articles.
+//! an item against 10,000 and 1,000,000 stored articles, and against many articles that share
+//! one fingerprint.
 //!
-//! `cargo bench --bench dedup` (add `-- --sweep` or `-- --cost` for one part only;
-//! `GLEANER_BENCH_ARTICLES=10000` for other archive sizes, `SHINGLES=1,2,3` to sweep shingle
-//! sizes).
+//! `cargo bench --bench dedup` (add `-- --sweep`, `-- --cost` or `-- --crowd` for one part only;
+//! `GLEANER_BENCH_ARTICLES=10000` for other archive sizes, `GLEANER_BENCH_CROWD=10000,44000`
+//! for other crowd sizes, `SHINGLES=1,2,3` to sweep shingle sizes).
 
 #[path = "../tests/labelled/mod.rs"]
 mod labelled;
@@ -40,6 +41,16 @@ fn main() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         for size in sizes {
             runtime.block_on(cost(size));
+        }
+    }
+    if only("--crowd") {
+        let sizes: Vec<usize> = std::env::var("GLEANER_BENCH_CROWD")
+            .ok()
+            .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_else(|| vec![10_000, 44_000]);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        for size in sizes {
+            runtime.block_on(crowd(size));
         }
     }
 }
@@ -218,6 +229,87 @@ async fn cost(size: usize) {
         println!(
             "  distance {distance:>2}: new story {:>7.1} µs/item, copy {:>7.1} µs/item ({} of {PROBE} linked)",
             timings[0].0, timings[1].0, timings[1].1
+        );
+    }
+}
+
+/// What the articles of a crowd have in common.
+#[derive(Clone, Copy, Debug)]
+enum Crowd {
+    /// Every body different: the baseline.
+    Distinct,
+    /// Every body the same (a boilerplate or a feed that repeats itself): one fingerprint.
+    Identical,
+    /// One template with other figures in each: fingerprints within a few bits, never linked.
+    Template,
+}
+
+/// Files `size` new articles into a new database, all distinct, all identical or all from one
+/// template, and prints the writer's time per article: a crowd that shares a fingerprint must
+/// cost about what distinct articles cost.
+async fn crowd(size: usize) {
+    use gleaner::store::{self, SourceSpec, writer::Writer};
+    println!("\n{size} new articles into an empty database:");
+    let mut baseline = None;
+    for kind in [Crowd::Distinct, Crowd::Identical, Crowd::Template] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bench.db");
+        let writer = Writer::start(
+            store::open_for_writing(&path).unwrap(),
+            dedup::NearDuplicates::default(),
+        )
+        .unwrap();
+        let handle = writer.handle();
+        let synced = handle
+            .sync_sources(vec![SourceSpec {
+                url: "https://bench.example/feed".into(),
+                name: None,
+            }])
+            .await
+            .unwrap();
+        let source_id = synced.sources[0].id;
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        // Digits would count as figures: the template's words are letters only.
+        let template: Vec<String> = random_body(&mut rng)
+            .iter()
+            .map(|p| {
+                p.chars()
+                    .map(|c| c.to_digit(10).map_or(c, |d| (b'a' + d as u8) as char))
+                    .collect()
+            })
+            .collect();
+        let (mut writer_time, mut linked, mut n) = (0.0, 0, 0);
+        while n < size {
+            let batch: Vec<_> = (n..(n + 1_000).min(size))
+                .map(|i| {
+                    let body = match kind {
+                        Crowd::Distinct => random_body(&mut rng),
+                        Crowd::Identical => template.clone(),
+                        Crowd::Template => {
+                            let mut body = template.clone();
+                            body.push(format!("Figures {i} and {} of {}.", i * 7 + 3, i * 13 + 5));
+                            body
+                        }
+                    };
+                    item_of(i, &body)
+                })
+                .collect();
+            n += batch.len();
+            let items = identify(batch);
+            let clock = std::time::Instant::now();
+            let counts = handle.record_poll(record(source_id, items)).await.unwrap();
+            writer_time += clock.elapsed().as_secs_f64();
+            linked += counts.near_duplicates;
+        }
+        drop(handle);
+        tokio::task::spawn_blocking(move || writer.close())
+            .await
+            .unwrap();
+        let per_item = writer_time / size as f64 * 1e6;
+        let ratio = per_item / *baseline.get_or_insert(per_item);
+        println!(
+            "  {:<9} {per_item:>7.1} µs/item ({ratio:.2}x distinct), writer {writer_time:.1} s, {linked} linked",
+            format!("{kind:?}").to_lowercase()
         );
     }
 }

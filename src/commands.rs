@@ -1,7 +1,7 @@
 //! What each command does, on top of the library's stages. `main` only parses the command line
 //! and calls one of these.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{ErrorKind, IsTerminal, Read, StdoutLock, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -64,11 +64,17 @@ pub async fn once(config: Config, force: bool, database_override: bool) -> anyho
 }
 
 /// `gleaner export --out DIR`: every article as `NNN_KEY.txt`, byte for byte its document.
+/// A re-export replaces the files an earlier one wrote (numbering shifts as articles come and
+/// go, and may widen), so the folder holds exactly the current set; other files stay.
 /// Returns the number of files written.
 pub fn export(database: &Path, out: &Path) -> anyhow::Result<u64> {
     let reader = Reader::open(database)?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the folder {}", out.display()))?;
+    // Before writing rather than after: knowing which old names survive would take a list of
+    // every name written, and the files are copies of the database, written again at once.
+    remove_previous_export(out)
+        .with_context(|| format!("cannot remove the previous export from {}", out.display()))?;
     let total = reader.article_count()?;
     // At least three digits, and enough for every position, so the names sort in order.
     let width = total.saturating_sub(1).to_string().len().max(3);
@@ -84,14 +90,40 @@ pub fn export(database: &Path, out: &Path) -> anyhow::Result<u64> {
     Ok(position)
 }
 
-/// `gleaner render`: an HTML body on stdin to a document on stdout, exactly as stored (no
-/// newline after the last paragraph).
-pub fn render(title: Option<&str>, date: Option<&str>) -> anyhow::Result<()> {
-    let date = match date {
-        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .with_context(|| format!("--date {d:?} is not a date of the form YYYY-MM-DD"))?,
-        None => Utc::now().date_naive(),
+/// Whether `name` is one that `export` writes: `NNN_KEY.txt`, at least three digits, then an
+/// article key (16 lower-case hex digits).
+fn is_export_name(name: &str) -> bool {
+    let Some((position, key)) = name.strip_suffix(".txt").and_then(|s| s.split_once('_')) else {
+        return false;
     };
+    position.len() >= 3
+        && position.bytes().all(|b| b.is_ascii_digit())
+        && key.len() == 16
+        && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Removes the regular files of `out` named as `export` names them; nothing else.
+fn remove_previous_export(out: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(out)? {
+        let entry = entry?;
+        // `file_type` does not follow links: a link named like an export is not ours.
+        if entry.file_name().to_str().is_some_and(is_export_name) && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// A `--date` of `render`, for the command line's parser: a mistake there is a usage error.
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a date of the form YYYY-MM-DD"))
+}
+
+/// `gleaner render`: an HTML body on stdin to a document on stdout, exactly as stored (no
+/// newline after the last paragraph). The date is today's (UTC) unless given.
+pub fn render(title: Option<&str>, date: Option<NaiveDate>) -> anyhow::Result<()> {
+    let date = date.unwrap_or_else(|| Utc::now().date_naive());
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
         eprintln!("gleaner: reading an HTML body from standard input (end with Ctrl-D)");
@@ -104,10 +136,19 @@ pub fn render(title: Option<&str>, date: Option<&str>) -> anyhow::Result<()> {
     let title = title.map(text::clean_title).unwrap_or_default();
     let body = text::body_from_paragraphs(&title, text::html_to_paragraphs(&html));
     let document = text::document(&date.to_string(), &title, &body);
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(document.as_bytes())?;
-    stdout.flush()?;
-    Ok(())
+    to_stdout(|out| out.write_all(document.as_bytes()))
+}
+
+/// Writes to stdout, and ends quietly when the reader has gone (`gleaner sources | head -1`):
+/// it had what it wanted, which is no error.
+fn to_stdout(
+    write: impl FnOnce(&mut StdoutLock<'static>) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        result => Ok(result?),
+    }
 }
 
 /// `gleaner revive SOURCE`: a `gone` (or any) source, by id or URL, active and due again.
@@ -136,35 +177,36 @@ pub fn sources(database: &Path) -> anyhow::Result<()> {
             database.display()
         );
     }
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{:>4}  {:<8} {:>8}  {:<20}  {:<20}  {:<10} {:>6}  SOURCE",
-        "ID", "STATUS", "ARTICLES", "LAST POLL", "NEXT POLL", "WHY", "ERRORS"
-    )?;
-    for s in sources {
-        let name = s.name.as_deref().or(s.title.as_deref()).unwrap_or(&s.url);
+    to_stdout(|out| {
         writeln!(
             out,
-            "{:>4}  {:<8} {:>8}  {:<20}  {:<20}  {:<10} {:>6}  {}",
-            s.id,
-            s.status,
-            s.articles,
-            s.last_polled_at.as_deref().unwrap_or("never"),
-            s.next_poll_at.as_deref().unwrap_or("now"),
-            s.next_poll_reason.as_deref().unwrap_or("-"),
-            s.consecutive_errors,
-            name
+            "{:>4}  {:<8} {:>8}  {:<20}  {:<20}  {:<10} {:>6}  SOURCE",
+            "ID", "STATUS", "ARTICLES", "LAST POLL", "NEXT POLL", "WHY", "ERRORS"
         )?;
-        if name != s.url {
-            writeln!(out, "{:>70}  {}", "", s.url)?;
+        for s in sources {
+            let name = s.name.as_deref().or(s.title.as_deref()).unwrap_or(&s.url);
+            writeln!(
+                out,
+                "{:>4}  {:<8} {:>8}  {:<20}  {:<20}  {:<10} {:>6}  {}",
+                s.id,
+                s.status,
+                s.articles,
+                s.last_polled_at.as_deref().unwrap_or("never"),
+                s.next_poll_at.as_deref().unwrap_or("now"),
+                s.next_poll_reason.as_deref().unwrap_or("-"),
+                s.consecutive_errors,
+                name
+            )?;
+            if name != s.url {
+                writeln!(out, "{:>70}  {}", "", s.url)?;
+            }
+            if let Some(error) = &s.last_error {
+                writeln!(out, "{:>70}  last error: {error}", "")?;
+            }
+            if let Some(reason) = &s.identity_reason {
+                writeln!(out, "{:>70}  items told apart by their links: {reason}", "")?;
+            }
         }
-        if let Some(error) = &s.last_error {
-            writeln!(out, "{:>70}  last error: {error}", "")?;
-        }
-        if let Some(reason) = &s.identity_reason {
-            writeln!(out, "{:>70}  items told apart by their links: {reason}", "")?;
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }

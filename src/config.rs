@@ -112,29 +112,19 @@ struct RawConfig {
     database: Option<Spanned<String>>,
     user_agent: Option<Spanned<String>>,
     concurrency: Option<Spanned<i64>>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    interval: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    min_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    max_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    max_backoff: Option<Duration>,
+    interval: Option<Spanned<String>>,
+    min_interval: Option<Spanned<String>>,
+    max_interval: Option<Spanned<String>>,
+    max_backoff: Option<Spanned<String>>,
     per_host: Option<Spanned<i64>>,
-    #[serde(default, deserialize_with = "humane_duration_or_zero_opt")]
-    host_delay: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    fetch_retention: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    article_retention: Option<Duration>,
+    host_delay: Option<Spanned<String>>,
+    fetch_retention: Option<Spanned<String>>,
+    article_retention: Option<Spanned<String>>,
     tracking_params: Option<Vec<Spanned<String>>>,
     near_duplicate_distance: Option<Spanned<i64>>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    near_duplicate_window: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    connect_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    timeout: Option<Duration>,
+    near_duplicate_window: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
     max_feed_bytes: Option<Spanned<i64>>,
     #[serde(default)]
     hosts: std::collections::BTreeMap<String, RawHost>,
@@ -146,8 +136,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawHost {
     per_host: Option<Spanned<i64>>,
-    #[serde(default, deserialize_with = "humane_duration_or_zero_opt")]
-    host_delay: Option<Duration>,
+    host_delay: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -156,8 +145,7 @@ struct RawSource {
     url: Spanned<String>,
     name: Option<String>,
     user_agent: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    interval: Option<Duration>,
+    interval: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "timezone_opt")]
     timezone: Option<chrono_tz::Tz>,
     #[serde(default)]
@@ -228,18 +216,40 @@ impl Config {
             Some(n) => Ok(*n.get_ref() as usize),
             None => Ok(default),
         };
+        let duration = |value: Option<Spanned<String>>, key: &str, bound: Bound| {
+            value
+                .map(|v| {
+                    bounded_duration(v.get_ref(), key, bound)
+                        .map_err(|m| error_at(Some(v.span()), m))
+                })
+                .transpose()
+        };
         let per_host = check_per_host(raw.per_host, 2)?;
-        let host_delay = raw.host_delay.unwrap_or(Duration::from_secs(1));
+        let host_delay =
+            duration(raw.host_delay, "host_delay", HOST_DELAY)?.unwrap_or(Duration::from_secs(1));
         let mut hosts = std::collections::HashMap::new();
         for (host, limits) in raw.hosts {
             let limits = HostLimits {
                 per_host: check_per_host(limits.per_host, per_host)?,
-                host_delay: limits.host_delay.unwrap_or(host_delay),
+                host_delay: duration(limits.host_delay, "host_delay", HOST_DELAY)?
+                    .unwrap_or(host_delay),
             };
             hosts.insert(host.to_ascii_lowercase(), limits);
         }
-        let min_interval = raw.min_interval.unwrap_or(Duration::from_secs(5 * 60));
-        let max_interval = raw.max_interval.unwrap_or(Duration::from_secs(86_400));
+        let interval =
+            duration(raw.interval, "interval", INTERVAL)?.unwrap_or(Duration::from_secs(30 * 60));
+        let min_interval = duration(raw.min_interval, "min_interval", INTERVAL)?
+            .unwrap_or(Duration::from_secs(5 * 60));
+        let max_interval = duration(raw.max_interval, "max_interval", INTERVAL)?
+            .unwrap_or(Duration::from_secs(86_400));
+        let max_backoff = duration(raw.max_backoff, "max_backoff", INTERVAL)?
+            .unwrap_or(Duration::from_secs(86_400));
+        let fetch_retention = duration(raw.fetch_retention, "fetch_retention", RETENTION)?
+            .unwrap_or(Duration::from_secs(90 * 86_400));
+        let article_retention = duration(raw.article_retention, "article_retention", RETENTION)?;
+        let connect_timeout = duration(raw.connect_timeout, "connect_timeout", CONNECT_TIMEOUT)?
+            .unwrap_or(Duration::from_secs(10));
+        let timeout = duration(raw.timeout, "timeout", TIMEOUT)?.unwrap_or(Duration::from_secs(60));
         if min_interval > max_interval {
             return Err(error_at(
                 None,
@@ -309,7 +319,11 @@ impl Config {
             }
             near_duplicates.max_distance = *distance.get_ref() as u32;
         }
-        if let Some(window) = raw.near_duplicate_window {
+        if let Some(window) = duration(
+            raw.near_duplicate_window,
+            "near_duplicate_window",
+            RETENTION,
+        )? {
             near_duplicates.window = window;
         }
 
@@ -331,7 +345,7 @@ impl Config {
                     .name
                     .map(|n| n.trim().to_owned())
                     .filter(|n| !n.is_empty()),
-                interval: source.interval,
+                interval: duration(source.interval, "interval", INTERVAL)?,
                 user_agent: source.user_agent.map(check_user_agent).transpose()?,
                 timezone: source.timezone,
                 allow_private: source.allow_private,
@@ -343,21 +357,19 @@ impl Config {
             database,
             user_agent,
             concurrency,
-            interval: raw.interval.unwrap_or(Duration::from_secs(30 * 60)),
+            interval,
             min_interval,
             max_interval,
-            max_backoff: raw.max_backoff.unwrap_or(Duration::from_secs(86_400)),
+            max_backoff,
             per_host,
             host_delay,
             hosts,
-            fetch_retention: raw
-                .fetch_retention
-                .unwrap_or(Duration::from_secs(90 * 86_400)),
-            article_retention: raw.article_retention,
+            fetch_retention,
+            article_retention,
             tracking_params,
             near_duplicates,
-            connect_timeout: raw.connect_timeout.unwrap_or(Duration::from_secs(10)),
-            timeout: raw.timeout.unwrap_or(Duration::from_secs(60)),
+            connect_timeout,
+            timeout,
             max_feed_bytes,
             sources,
         })
@@ -379,8 +391,18 @@ fn source_url(raw: &str, base: &Path) -> Result<String, String> {
         .split_once("://")
         .is_some_and(|(scheme, _)| scheme.chars().all(|c| c.is_ascii_alphanumeric()));
     if !looks_like_url {
-        // A plain path, relative to the configuration's folder.
+        // A plain path, relative to the configuration's folder. One that names no file but
+        // reads as a web address is a URL with its scheme missing or mistyped: as a file it
+        // would fail at every poll. Any other missing file may yet appear (a feed another
+        // program writes), and its polls say that it is missing.
         let path = base.join(raw);
+        if !path.exists()
+            && let Some(meant) = web_address_meant(raw)
+        {
+            return Err(format!(
+                "`url` {raw:?} is neither a URL nor an existing file: did you mean {meant}?"
+            ));
+        }
         let absolute = std::path::absolute(&path)
             .map_err(|e| format!("cannot resolve the path {}: {e}", path.display()))?;
         return url::Url::from_file_path(&absolute)
@@ -398,6 +420,56 @@ fn source_url(raw: &str, base: &Path) -> Result<String, String> {
     }
 }
 
+/// The web address a scheme-less `url` was probably meant to be: `http:/host/...` or
+/// `https//host/...` (a mistyped scheme) with it repaired, or `host.tld/...` with `https://`.
+fn web_address_meant(raw: &str) -> Option<String> {
+    for scheme in ["https", "http"] {
+        let Some(rest) = raw
+            .get(..scheme.len())
+            .filter(|prefix| prefix.eq_ignore_ascii_case(scheme))
+            .map(|_| &raw[scheme.len()..])
+        else {
+            continue;
+        };
+        let address = rest.trim_start_matches([':', '/']);
+        if address.len() < rest.len() && starts_with_host_name(address) {
+            return Some(format!("{scheme}://{address}"));
+        }
+    }
+    starts_with_host_name(raw).then(|| format!("https://{raw}"))
+}
+
+/// Whether the first segment of a path (up to a `/`) reads as a host name, with an optional
+/// port: `example.org`, `feeds.example.co.uk:8080`, `localhost`, `127.0.0.1`. A last label
+/// that is a feed file's extension (`feed.xml`) makes it a file name.
+fn starts_with_host_name(path: &str) -> bool {
+    const FILE_EXTENSIONS: [&str; 9] = [
+        "xml", "rss", "atom", "rdf", "json", "txt", "htm", "html", "php",
+    ];
+    let first = path.split('/').next().unwrap_or_default();
+    let host = match first.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => host,
+        Some(_) => return false,
+        None => first,
+    };
+    if host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return true;
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    let valid_label = |label: &&str| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let top = labels.last().copied().unwrap_or_default();
+    labels.len() >= 2
+        && labels.iter().all(valid_label)
+        && top.len() >= 2
+        && top.chars().all(|c| c.is_ascii_alphabetic())
+        && !FILE_EXTENSIONS.contains(&top.to_ascii_lowercase().as_str())
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -406,9 +478,87 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The longest value a duration setting accepts, and whether zero means "none". Past these a
+/// value is a typo (`1000000000w`), and times computed from it would overflow.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    longest: Duration,
+    zero: bool,
+}
+
+const DAY: u64 = 86_400;
+
+/// Poll intervals and backoff: a source polled less than once a year is not being followed.
+const INTERVAL: Bound = Bound {
+    longest: Duration::from_secs(365 * DAY),
+    zero: false,
+};
+/// Retention and the near-duplicate window: a century keeps everything.
+const RETENTION: Bound = Bound {
+    longest: Duration::from_secs(36_500 * DAY),
+    zero: false,
+};
+/// The gap between two requests to one host ("0s": none); an hour already makes a host with a
+/// few sources fall behind their intervals.
+const HOST_DELAY: Bound = Bound {
+    longest: Duration::from_secs(3_600),
+    zero: true,
+};
+/// A server that has not accepted a connection in five minutes is not going to.
+const CONNECT_TIMEOUT: Bound = Bound {
+    longest: Duration::from_secs(5 * 60),
+    zero: false,
+};
+/// A whole request, body included: a feed that takes longer than an hour holds a poll slot
+/// hostage.
+const TIMEOUT: Bound = Bound {
+    longest: Duration::from_secs(3_600),
+    zero: false,
+};
+
+/// The duration setting `key`, parsed and held to its bound.
+fn bounded_duration(text: &str, key: &str, bound: Bound) -> Result<Duration, String> {
+    let value = if bound.zero {
+        parse_duration_or_zero(text)?
+    } else {
+        parse_duration(text)?
+    };
+    if value > bound.longest {
+        return Err(format!(
+            "`{key}` = {:?} is too long: at most {}",
+            text.trim(),
+            humane(bound.longest)
+        ));
+    }
+    Ok(value)
+}
+
+/// A duration as the configuration writes it, in its largest whole unit.
+fn humane(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    [(DAY, 'd'), (3_600, 'h'), (60, 'm')]
+        .into_iter()
+        .find(|(unit, _)| seconds > 0 && seconds.is_multiple_of(*unit))
+        .map_or(format!("{seconds}s"), |(unit, name)| {
+            format!("{}{name}", seconds / unit)
+        })
+}
+
 /// Parses a humane duration: one or more `<number><unit>` with units `s`, `m`, `h`, `d`, `w`
-/// (`90s`, `15m`, `1h30m`, `1d`).
+/// (`90s`, `15m`, `1h30m`, `1d`). Zero is refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration_or_zero(text)?;
+    if duration.is_zero() {
+        return Err(format!(
+            "{:?} is zero: a duration must be positive",
+            text.trim()
+        ));
+    }
+    Ok(duration)
+}
+
+/// [`parse_duration`] where zero makes sense (`host_delay = "0s"`: no gap).
+fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
     let expected = "expected a duration such as 90s, 15m, 2h or 1d";
     let text = text.trim();
     if text.is_empty() {
@@ -434,40 +584,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             's' => 1,
             'm' => 60,
             'h' => 3600,
-            'd' => 86_400,
-            'w' => 604_800,
+            'd' => DAY,
+            'w' => 7 * DAY,
             _ => return Err(format!("{text:?} has an unknown unit {unit:?}: {expected}")),
         };
         rest = &rest[unit.len_utf8()..];
+        // Checked: a value past u64 seconds is refused, never wrapped.
         total = number
             .checked_mul(seconds)
             .and_then(|s| total.checked_add(s))
             .ok_or_else(|| format!("{text:?} is too large"))?;
     }
-    if total == 0 {
-        return Err(format!("{text:?} is zero: a duration must be positive"));
-    }
     Ok(Duration::from_secs(total))
-}
-
-/// A duration where zero makes sense (`host_delay = "0s"`: no gap).
-fn humane_duration_or_zero_opt<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    if text.trim().trim_end_matches(['s', 'm', 'h', 'd', 'w']) == "0" {
-        return Ok(Some(Duration::ZERO));
-    }
-    parse_duration(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
-fn humane_duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_duration(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
 }
 
 fn timezone_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<chrono_tz::Tz>, D::Error> {
@@ -658,6 +786,154 @@ url = "file:///tmp/x.xml"
         for bad in ["", "5", "m", "5x", "-5m", "1.5h", "99999999999999999999s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_web_address_without_its_scheme_is_refused_with_a_hint() {
+        let cases = [
+            ("example.org/feed.xml", "https://example.org/feed.xml"),
+            ("http:/example.org", "http://example.org"),
+            ("https//x.org/feed", "https://x.org/feed"),
+            ("HTTPS:/x.org/feed", "https://x.org/feed"),
+            ("http:example.org/rss", "http://example.org/rss"),
+            ("https:://x.org", "https://x.org"),
+            ("www.example.co.uk", "https://www.example.co.uk"),
+            (
+                "feeds.example.org:8080/atom",
+                "https://feeds.example.org:8080/atom",
+            ),
+            ("localhost:8080/feed", "https://localhost:8080/feed"),
+            ("127.0.0.1/feed.xml", "https://127.0.0.1/feed.xml"),
+        ];
+        for (url, meant) in cases {
+            let text = format!("concurrency = 4\n[[sources]]\nurl = \"{url}\"\n");
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.position, Some((3, 7)), "{url}: {err}");
+            assert!(
+                err.message.contains(&format!("did you mean {meant}?")),
+                "{url}: {err}"
+            );
+            assert!(
+                err.to_string()
+                    .starts_with("/etc/gleaner/gleaner.toml:3:7: `url`"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_paths_stay_files() {
+        // Not web addresses: files, even while they do not exist (another program may write
+        // them; their polls say they are missing).
+        for (url, file) in [
+            ("feed.xml", "file:///etc/gleaner/feed.xml"),
+            (
+                "samples/sample-feed.xml",
+                "file:///etc/gleaner/samples/sample-feed.xml",
+            ),
+            ("/var/lib/feeds/a.rss", "file:///var/lib/feeds/a.rss"),
+            ("data.d/news.atom", "file:///etc/gleaner/data.d/news.atom"),
+            ("https/feed.xml", "file:///etc/gleaner/https/feed.xml"),
+            ("my-feed", "file:///etc/gleaner/my-feed"),
+        ] {
+            let config = parse(&format!("[[sources]]\nurl = \"{url}\"\n"))
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(config.sources[0].url, file);
+        }
+        // A file that exists is a file, whatever its name looks like.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("example.org")).unwrap();
+        std::fs::write(dir.path().join("example.org/feed.xml"), "<rss/>").unwrap();
+        let config = Config::parse(
+            "[[sources]]\nurl = \"example.org/feed.xml\"\n",
+            &dir.path().join("gleaner.toml"),
+        )
+        .unwrap();
+        let expected = url::Url::from_file_path(dir.path().join("example.org/feed.xml")).unwrap();
+        assert_eq!(config.sources[0].url, expected.as_str());
+    }
+
+    #[test]
+    fn durations_past_their_bound_are_refused_with_position() {
+        let cases = [
+            (
+                "interval = \"1000000000w\"\n",
+                (1, 12),
+                "`interval` = \"1000000000w\" is too long: at most 365d",
+            ),
+            ("interval = \"366d\"\n", (1, 12), "at most 365d"),
+            ("min_interval = \"53w\"\n", (1, 16), "`min_interval`"),
+            ("max_interval = \"400d\"\n", (1, 16), "`max_interval`"),
+            ("max_backoff = \"9999w\"\n", (1, 15), "`max_backoff`"),
+            ("host_delay = \"2h\"\n", (1, 14), "at most 1h"),
+            (
+                "[hosts.\"a\"]\nhost_delay = \"61m\"\n",
+                (2, 14),
+                "`host_delay`",
+            ),
+            ("connect_timeout = \"1h\"\n", (1, 19), "at most 5m"),
+            ("timeout = \"2h\"\n", (1, 11), "at most 1h"),
+            ("fetch_retention = \"36501d\"\n", (1, 19), "at most 36500d"),
+            (
+                "article_retention = \"5300w\"\n",
+                (1, 21),
+                "`article_retention`",
+            ),
+            (
+                "near_duplicate_window = \"101000d\"\n",
+                (1, 25),
+                "`near_duplicate_window`",
+            ),
+            (
+                "[[sources]]\nurl = \"a.xml\"\ninterval = \"2000d\"\n",
+                (3, 12),
+                "`interval`",
+            ),
+            ("interval = 30\n", (1, 12), "string"),
+        ];
+        for (text, position, needle) in cases {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.position, Some(position), "{text}: {err}");
+            assert!(err.message.contains(needle), "{text}: {err}");
+        }
+        // The bounds themselves are accepted.
+        let config = parse(
+            "interval = \"365d\"\nmax_interval = \"52w1d\"\nhost_delay = \"1h\"\n\
+             connect_timeout = \"5m\"\ntimeout = \"60m\"\narticle_retention = \"36500d\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.interval, Duration::from_secs(365 * 86_400));
+        assert_eq!(config.host_delay, Duration::from_secs(3_600));
+        assert_eq!(
+            config.article_retention,
+            Some(Duration::from_secs(36_500 * 86_400))
+        );
+        for zero in ["0s", "0m", "00s", "0h0m"] {
+            let config = parse(&format!("host_delay = \"{zero}\"\n")).unwrap();
+            assert_eq!(config.host_delay, Duration::ZERO, "{zero}");
+        }
+    }
+
+    #[test]
+    fn duration_arithmetic_never_overflows() {
+        for huge in [
+            "18446744073709551615s1s",
+            "18446744073709551615w",
+            "30500568904944w",
+            "99999999999999999999999999999s",
+        ] {
+            let err = parse_duration(huge).unwrap_err();
+            assert!(err.contains("too large"), "{huge}: {err}");
+        }
+        assert_eq!(
+            parse_duration("18446744073709551615s"),
+            Ok(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            parse_duration("1000000000w"),
+            Ok(Duration::from_secs(604_800_000_000_000))
+        );
+        assert!(parse_duration("0s0m").unwrap_err().contains("positive"));
     }
 
     #[test]

@@ -54,8 +54,8 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
         /// YYYY-MM-DD; today (UTC) by default.
-        #[arg(long)]
-        date: Option<String>,
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = commands::parse_date)]
+        date: Option<chrono::NaiveDate>,
     },
     /// List the sources with their status, last poll, next poll and why, errors, article count.
     Sources,
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
 
 fn execute(cli: Cli) -> anyhow::Result<()> {
     if let Command::Render { title, date } = &cli.command {
-        return commands::render(title.as_deref(), date.as_deref());
+        return commands::render(title.as_deref(), *date);
     }
     let database_override = cli.database.is_some();
     let config = commands::load_config(&cli.config, cli.database)?;

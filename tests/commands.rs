@@ -348,3 +348,207 @@ fn a_database_newer_than_the_binary_is_refused() {
         "nothing was written"
     );
 }
+
+/// The file names in `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_re_export_holds_exactly_the_current_articles_and_leaves_other_files() {
+    let server = TestServer::start();
+    let feed_of = |count: usize| {
+        let items: Vec<(String, String)> = (0..count)
+            .map(|i| (format!("g{i}"), format!("https://example.org/{i}")))
+            .collect();
+        let refs: Vec<(&str, &str, &str, &str, &str)> = items
+            .iter()
+            .map(|(g, l)| {
+                let date = "Fri, 03 Feb 2023 10:00:00 +0000";
+                (g.as_str(), l.as_str(), "T", date, "<p>b</p>")
+            })
+            .collect();
+        Reply::feed(rss(&refs))
+    };
+    server.route("/f.xml", feed_of(998));
+    let ws = Workspace::new();
+    ws.write_config("", &[("f", &server.url("/f.xml"))]);
+    ws.once();
+    let out = ws.path("out");
+    let export = || {
+        let output = run(&[
+            "--config",
+            ws.config().to_str().unwrap(),
+            "export",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    export();
+    assert_eq!(names_in(&out).len(), 998);
+    assert!(names_in(&out)[997].starts_with("997_"));
+    // What is not gleaner's export stays: other names, near misses, a folder named like one.
+    let foreign_files = [
+        "notes.txt",
+        "12_0123456789abcdef.txt",
+        "000_0123456789ABCDEF.txt",
+        "000_0123456789abcdef.txt.bak",
+        "000_0123456789abcde.txt",
+    ];
+    for name in foreign_files {
+        std::fs::write(out.join(name), name).unwrap();
+    }
+    std::fs::create_dir(out.join("001_0123456789abcdef.txt")).unwrap();
+
+    // Three more articles: 1,001 needs four digits, so every name changes.
+    server.route("/f.xml", feed_of(1001));
+    ws.once();
+    export();
+    export(); // and again: the same set
+    let conn = ws.open_db();
+    let keys: Vec<String> = conn
+        .prepare("SELECT key FROM articles ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(keys.len(), 1001);
+    let mut expected: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| format!("{i:04}_{key}.txt"))
+        .chain(foreign_files.iter().map(|n| n.to_string()))
+        .chain(["001_0123456789abcdef.txt".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(names_in(&out), expected);
+    for name in foreign_files {
+        assert_eq!(std::fs::read_to_string(out.join(name)).unwrap(), name);
+    }
+    assert!(out.join("001_0123456789abcdef.txt").is_dir());
+}
+
+#[test]
+fn a_command_line_mistake_exits_2() {
+    for args in [
+        &["render", "--date", "15/05/2024"][..],
+        &["render", "--date", "2024-02-30"],
+        &["render", "--date", ""],
+        &["sources", "--no-such-option"],
+        &["no-such-command"],
+    ] {
+        let output = run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(stdout(&output).is_empty(), "{args:?}");
+    }
+    let output = run(&["render", "--date", "15/05/2024"]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("\"15/05/2024\" is not a date of the form YYYY-MM-DD"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sources_ends_quietly_when_its_reader_goes_away() {
+    let ws = Workspace::new();
+    // Enough sources (each with its URL and last error on lines of their own) that the list is
+    // far larger than a pipe holds: `sources` is still writing when the reader leaves.
+    let missing: Vec<(String, String)> = (0..1000)
+        .map(|i| {
+            let path = ws.path(&format!("missing-{i}.xml"));
+            (format!("feed {i}"), path.to_str().unwrap().to_owned())
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = missing
+        .iter()
+        .map(|(n, u)| (n.as_str(), u.as_str()))
+        .collect();
+    ws.write_config("", &refs);
+    ws.once();
+    let config = ws.config();
+    let whole = run(&["--config", config.to_str().unwrap(), "sources"]);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    assert!(
+        whole.stdout.len() > 256 * 1024,
+        "{} bytes",
+        whole.stdout.len()
+    );
+
+    let mut child = gleaner()
+        .args(["--config", config.to_str().unwrap(), "sources"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
+    assert!(first.starts_with("  ID  STATUS"), "{first}");
+    drop(reader); // as `head -1` does
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stderr.is_empty(), "{}", stderr(&output));
+}
+
+#[test]
+fn render_ends_quietly_when_its_reader_goes_away() {
+    let mut child = gleaner()
+        .args(["render", "--title", "T", "--date", "2024-05-15"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // closed before anything is written
+    let html = "<p>A paragraph of the body.</p>".repeat(10_000);
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(html.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stderr.is_empty(), "{}", stderr(&output));
+}
+
+#[test]
+fn a_web_address_without_its_scheme_or_a_huge_duration_is_refused_at_start() {
+    let ws = Workspace::new();
+    let config = ws.config();
+    let config = config.to_str().unwrap();
+    ws.write_config("", &[("typo", "example.org/feed.xml")]);
+    let err = fails(&["--config", config, "once"]);
+    assert!(
+        err.contains("gleaner.toml:6:7: `url` \"example.org/feed.xml\"")
+            && err.contains("did you mean https://example.org/feed.xml?"),
+        "{err}"
+    );
+    ws.write_config("", &[("typo", "https//example.org/feed")]);
+    let err = fails(&["--config", config, "once"]);
+    assert!(
+        err.contains("did you mean https://example.org/feed?"),
+        "{err}"
+    );
+    ws.write_config("interval = \"1000000000w\"", &[]);
+    let err = fails(&["--config", config, "once"]);
+    assert!(
+        err.contains("gleaner.toml:2:12: `interval` = \"1000000000w\" is too long: at most 365d"),
+        "{err}"
+    );
+    assert!(!ws.db().exists(), "nothing was started");
+}

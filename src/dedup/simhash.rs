@@ -103,6 +103,25 @@ pub fn band_neighbours(value: u16, radius: u32) -> Vec<u16> {
     out
 }
 
+/// Fingerprints one lookup examines at most in one bucket: the newest of the bucket.
+///
+/// Random fingerprints fill a bucket with about one in 65,536 of the window's articles (15 at a
+/// million), so below some five million articles in the window no bucket reaches the cap and
+/// a lookup finds what a scan would. A bucket past it is crowded by copies of one text (a
+/// boilerplate body, a feed that repeats itself): examining all of them made each new copy cost
+/// its whole crowd (44,000 identical bodies: 142 s of writer time instead of 8). The newest are
+/// the ones worth examining: a copy follows its original within hours or days, and each older
+/// member of a crowd was linked when it arrived, so a link to any of them puts the new article
+/// in the same cluster (`duplicate_of` stays an earlier article).
+pub const MAX_EXAMINED_PER_BUCKET: usize = 128;
+
+/// Candidates one lookup returns at most: the nearest. The store reads and compares the body of
+/// each until one is a copy, so a crowd of stories written from one template (fingerprints a
+/// few bits apart over many buckets, figures that differ: never copies) cost each new one
+/// hundreds of reads. A copy is nearer its original than the template's other stories are, so
+/// it is among the first few.
+pub const MAX_CANDIDATES: usize = 32;
+
 /// Fingerprints of recent articles, indexed by band value so that a lookup probes a few
 /// dozen buckets instead of comparing with every article: a fingerprint within `d` bits of
 /// another matches it in one band within [`probe_radius`]`(d)` bits.
@@ -112,10 +131,20 @@ pub fn band_neighbours(value: u16, radius: u32) -> Vec<u16> {
 /// a first poll.
 #[derive(Debug, Default)]
 pub struct BandIndex {
-    /// (article id, fingerprint), in the order inserted.
+    /// (article id, fingerprint), in the order inserted: by increasing id, as SQLite assigns
+    /// them, so the end of a bucket holds its newest articles.
     fingerprints: Vec<(i64, u64)>,
-    /// Per band: band value -> positions in `fingerprints`.
+    /// Per band: band value -> positions in `fingerprints`, oldest first.
     bands: [HashMap<u16, Vec<u32>>; BANDS],
+}
+
+/// What one lookup of a [`BandIndex`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// (distance, article id), nearest first and then earliest; [`MAX_CANDIDATES`] at most.
+    pub candidates: Vec<(u32, i64)>,
+    /// Fingerprints compared: at most [`MAX_EXAMINED_PER_BUCKET`] per bucket probed.
+    pub examined: usize,
 }
 
 impl BandIndex {
@@ -138,30 +167,34 @@ impl BandIndex {
         self.fingerprints.is_empty()
     }
 
-    /// Every indexed article with an id in `ids` whose fingerprint is within `max_distance` bits
-    /// of `hash`, as (distance, id), nearest first and then earliest.
-    pub fn within(
-        &self,
-        hash: u64,
-        max_distance: u32,
-        ids: std::ops::Range<i64>,
-    ) -> Vec<(u32, i64)> {
+    /// The indexed articles with an id in `ids` whose fingerprint is within `max_distance` bits
+    /// of `hash`, among the newest [`MAX_EXAMINED_PER_BUCKET`] of each bucket probed; the
+    /// [`MAX_CANDIDATES`] nearest of them.
+    pub fn within(&self, hash: u64, max_distance: u32, ids: std::ops::Range<i64>) -> Lookup {
         let radius = probe_radius(max_distance);
-        let mut found = Vec::new();
+        let mut candidates = Vec::new();
+        let mut examined = 0;
         for (b, bucket) in self.bands.iter().enumerate() {
             for value in band_neighbours(band(hash, b), radius) {
-                for &position in bucket.get(&value).map(Vec::as_slice).unwrap_or_default() {
+                let positions = bucket.get(&value).map(Vec::as_slice).unwrap_or_default();
+                let newest = &positions[positions.len().saturating_sub(MAX_EXAMINED_PER_BUCKET)..];
+                examined += newest.len();
+                for &position in newest {
                     let (id, other) = self.fingerprints[position as usize];
                     let bits = distance(hash, other);
                     if bits <= max_distance && ids.contains(&id) {
-                        found.push((bits, id));
+                        candidates.push((bits, id));
                     }
                 }
             }
         }
-        found.sort_unstable();
-        found.dedup();
-        found
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.truncate(MAX_CANDIDATES);
+        Lookup {
+            candidates,
+            examined,
+        }
     }
 }
 
@@ -304,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn the_band_index_finds_exactly_what_a_scan_finds() {
+    fn the_band_index_finds_exactly_what_a_scan_finds_below_the_cap() {
         let mut next = random_fingerprints(0x2545_f491_4f6c_dd1d_u64);
         let mut index = BandIndex::default();
         let mut all = Vec::new();
@@ -333,7 +366,7 @@ mod tests {
                 scanned.sort_unstable();
                 found += scanned.len();
                 assert_eq!(
-                    index.within(hash, max_distance, ids),
+                    index.within(hash, max_distance, ids).candidates,
                     scanned,
                     "d={max_distance}"
                 );
@@ -343,6 +376,71 @@ mod tests {
             found > 300,
             "too few near fingerprints to test anything: {found}"
         );
+    }
+
+    #[test]
+    fn a_lookup_examines_at_most_the_newest_of_each_bucket() {
+        let mut next = random_fingerprints(0x5851_f42d_4c95_7f2d_u64);
+        let crowd = 0x0123_4567_89ab_cdef_u64;
+        let mut index = BandIndex::default();
+        // Ten times the cap of one fingerprint, among others.
+        let size = 10 * MAX_EXAMINED_PER_BUCKET as i64;
+        for id in 0..size {
+            index.insert(2 * id, crowd);
+            index.insert(2 * id + 1, next());
+        }
+        let last = 2 * size;
+        for max_distance in [0, 7, crate::dedup::MAX_NEAR_DISTANCE] {
+            let buckets = BANDS * band_neighbours(0, probe_radius(max_distance)).len();
+            let lookup = index.within(crowd, max_distance, 0..last);
+            assert!(
+                lookup.examined <= buckets * MAX_EXAMINED_PER_BUCKET,
+                "d={max_distance}: {} examined",
+                lookup.examined
+            );
+            // The crowd's own four buckets are full: only the newest of each are compared.
+            assert!(lookup.examined >= BANDS * MAX_EXAMINED_PER_BUCKET);
+            let crowd_ids: Vec<i64> = lookup
+                .candidates
+                .iter()
+                .filter(|c| c.0 == 0)
+                .map(|c| c.1)
+                .collect();
+            // The earliest of the newest examined, as many as may be returned.
+            let first_examined = size - MAX_EXAMINED_PER_BUCKET as i64;
+            let expected: Vec<i64> = (first_examined..)
+                .take(MAX_CANDIDATES)
+                .map(|i| 2 * i)
+                .collect();
+            assert_eq!(crowd_ids, expected, "d={max_distance}");
+        }
+        // Only articles in `ids` are candidates: the window's start, and the article itself.
+        let lookup = index.within(crowd, 0, last - 20..last - 2);
+        let ids: Vec<i64> = lookup.candidates.iter().map(|c| c.1).collect();
+        assert_eq!(
+            ids,
+            (last / 2 - 10..last / 2 - 1)
+                .map(|i| 2 * i)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(lookup.examined, BANDS * MAX_EXAMINED_PER_BUCKET);
+    }
+
+    #[test]
+    fn a_lookup_returns_the_nearest_candidates_first() {
+        // A copy, then a crowd of stories from its template two bits away from it.
+        let copy = 0x0123_4567_89ab_cdef_u64;
+        let mut index = BandIndex::default();
+        index.insert(0, copy);
+        for id in 1..=200i64 {
+            // Two different bits: 6 * id + 3 is odd, never a multiple of 64.
+            let (a, b) = (id % 64, (id * 7 + 3) % 64);
+            index.insert(id, copy ^ (1 << a) ^ (1 << b));
+        }
+        let lookup = index.within(copy, 7, 0..1_000);
+        assert_eq!(lookup.candidates.len(), MAX_CANDIDATES);
+        assert_eq!(lookup.candidates[0], (0, 0));
+        assert!(lookup.candidates[1..].iter().all(|&(bits, _)| bits == 2));
     }
 
     #[test]

@@ -116,9 +116,10 @@ pub(super) fn file_items(
                             Some(id) => id,
                             None => *window_start.insert(first_recent_article(tx, now, near)?),
                         };
-                        let candidates = recent.within(hash, near.max_distance, start..article_id);
+                        let lookup = recent.within(hash, near.max_distance, start..article_id);
                         let body = &item.rendered.body;
-                        if link_near_duplicate(tx, article_id, body, &candidates, &now_text)? {
+                        if link_near_duplicate(tx, article_id, body, &lookup.candidates, &now_text)?
+                        {
                             filed.near_duplicates += 1;
                         }
                         recent.insert(article_id, hash);

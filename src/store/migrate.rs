@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0004_fingerprints_in_memory.sql",
         include_str!("../../migrations/0004_fingerprints_in_memory.sql"),
     ),
+    (
+        5,
+        "0005_fts_datasette.sql",
+        include_str!("../../migrations/0005_fts_datasette.sql"),
+    ),
 ];
 
 /// Work a migration needs that SQL cannot do, run in the same transaction right after it.
@@ -96,6 +101,8 @@ pub fn apply(conn: &mut Connection) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::OptionalExtension;
+
     use super::*;
 
     #[test]
@@ -147,6 +154,100 @@ mod tests {
         let expected = crate::dedup::fingerprint(&long).map(crate::dedup::simhash::to_stored);
         assert!(expected.is_some());
         assert_eq!(hashes, vec![expected, None]);
+    }
+
+    /// Datasette's test for a table's full-text index (`detect_fts_sql` in datasette/utils),
+    /// for the table `articles`.
+    const DATASETTE_DETECT_FTS: &str = "SELECT name FROM sqlite_master WHERE rootpage = 0 AND (
+        sql LIKE '%VIRTUAL TABLE%USING FTS%content=\"articles\"%'
+        OR sql LIKE '%VIRTUAL TABLE%USING FTS%content=[articles]%'
+        OR (tbl_name = 'articles' AND sql LIKE '%VIRTUAL TABLE%USING FTS%'))";
+
+    fn fts_matches(conn: &Connection, query: &str) -> Vec<i64> {
+        conn.prepare("SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?1 ORDER BY rowid")
+            .unwrap()
+            .query_map([query], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn upgrading_redeclares_the_full_text_index_for_datasette_and_keeps_it_whole() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (version, _, sql) in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+        }
+        let undetected: Option<String> = conn
+            .query_row(DATASETTE_DETECT_FTS, [], |r| r.get(0))
+            .optional()
+            .unwrap();
+        assert_eq!(undetected, None, "version 4 is what Datasette missed");
+        for (key, title, body) in [
+            (
+                "0000000000000001",
+                "Offensive expected",
+                "Troops gather near Bakhmut.",
+            ),
+            (
+                "0000000000000002",
+                "Bus routes",
+                "The council expands the network.",
+            ),
+            (
+                "0000000000000003",
+                "Snow",
+                "The pass near Bakhmut is closed.",
+            ),
+        ] {
+            conn.execute(
+                "INSERT INTO articles (key, title, date, body, document, content_hash,
+                                       first_seen_at, updated_at)
+                 VALUES (?1, ?2, '2024-01-01', ?3, 'd', 'h', '2024-01-01T00:00:00Z',
+                         '2024-01-01T00:00:00Z')",
+                [key, title, body],
+            )
+            .unwrap();
+        }
+        apply(&mut conn).unwrap();
+
+        let detected: String = conn
+            .query_row(DATASETTE_DETECT_FTS, [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(detected, "articles_fts");
+        // Rebuilt from the articles stored before the upgrade.
+        assert_eq!(fts_matches(&conn, "bakhmut"), vec![1, 3]);
+        assert_eq!(fts_matches(&conn, "offensive"), vec![1]);
+        assert_eq!(
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'articles'",
+                [],
+                |r| r.get::<_, i64>(0)
+            )
+            .unwrap(),
+            3
+        );
+        // The triggers keep it in step as before: insert, edit, delete.
+        conn.execute(
+            "INSERT INTO articles (key, title, date, body, document, content_hash, first_seen_at,
+                                   updated_at)
+             VALUES ('0000000000000004', 'Floods', '2024-01-02', 'Rivers rise near Bakhmut.', 'd',
+                     'h', '2024-01-02T00:00:00Z', '2024-01-02T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        conn.execute("UPDATE articles SET body = 'Quiet day.' WHERE id = 3", [])
+            .unwrap();
+        conn.execute("DELETE FROM articles WHERE id = 1", [])
+            .unwrap();
+        assert_eq!(fts_matches(&conn, "bakhmut"), vec![4]);
+        assert_eq!(fts_matches(&conn, "quiet"), vec![3]);
+        conn.execute(
+            "INSERT INTO articles_fts (articles_fts) VALUES ('integrity-check')",
+            [],
+        )
+        .unwrap();
     }
 
     #[test]
