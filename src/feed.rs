@@ -4,10 +4,10 @@
 //! and never invents an id. Pure; never panics on any input.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, FixedOffset, Offset, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use feed_rs::model::{FeedType, Link};
 
 /// One item of a feed, as the publisher gave it (no HTML processing here).
@@ -106,39 +106,52 @@ pub fn parse(
     let start = if start.starts_with('{') {
         Cow::Owned(repair_json_feed(start)?)
     } else {
-        with_rss_version(start)
+        match without_invalid_char_refs(start) {
+            Cow::Borrowed(start) => with_rss_version(start),
+            Cow::Owned(mended) => Cow::Owned(with_rss_version(&mended).into_owned()),
+        }
     };
 
-    // feed-rs turns timestamps into UTC; the DATE rule needs the publisher's offset, so the
-    // parser notes the offset of every instant it returns.
-    let offsets: Arc<Mutex<HashMap<DateTime<Utc>, FixedOffset>>> = Arc::default();
-    let noted = Arc::clone(&offsets);
-    let parser = feed_rs::parser::Builder::new()
-        .base_uri(base_url)
-        // An item without id gets none: the default would be random on every parse.
-        .id_generator(|_, _, _| String::new())
-        .timestamp_parser(move |text| {
-            let (utc, offset) = parse_timestamp(text)?;
-            if let Ok(mut map) = noted.lock() {
-                map.entry(utc).or_insert(offset);
-            }
-            Some(utc)
-        })
-        .build();
-    // feed-rs panics on a few inputs (an absurd <itunes:duration>, for one): that is one bad
-    // document, not a reason to lose the poll's thread.
-    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        parser.parse(start.as_bytes())
-    }));
+    // feed-rs turns timestamps into UTC and keeps nothing else, but the DATE rule needs each
+    // timestamp's own offset. So the parser keeps every timestamp it reads, whole, and gives
+    // feed-rs a receipt in its place (the instant `n` seconds after the epoch for the n-th):
+    // an entry's date is read back from its own timestamp, never from another one that
+    // happens to denote the same instant.
+    let timestamps: Arc<Mutex<Vec<DateTime<FixedOffset>>>> = Arc::default();
+    // feed-rs panics on a few inputs (an absurd <itunes:duration>, an author whose name ends in
+    // a multi-byte character right before the address): that is one bad document, not a
+    // reason to lose the poll's thread. The fields it panics in are none that gleaner uses, so
+    // the document is read once more without their text before it is given up.
+    // A parser that panicked is left in a broken state: each attempt gets a new one.
+    let parse_once = |xml: &str| {
+        if let Ok(mut kept) = timestamps.lock() {
+            kept.clear();
+        }
+        let parser = feed_parser(base_url, Arc::clone(&timestamps));
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            parser.parse(xml.as_bytes())
+        }))
+        .ok()
+    };
+    let parsed = parse_once(&start)
+        .or_else(|| parse_once(&without_texts_of(&start, FRAGILE_UNUSED_ELEMENTS)));
     let feed = match parsed {
-        Err(_) => {
+        None => {
             return Err(FeedError::Invalid(
                 "the feed parser crashed on this document".into(),
             ));
         }
-        Ok(result) => result.map_err(|e| FeedError::Invalid(one_line(&e.to_string())))?,
+        Some(result) => result.map_err(|e| FeedError::Invalid(one_line(&e.to_string())))?,
     };
-    let offsets = offsets.lock().map(|m| m.clone()).unwrap_or_default();
+    let timestamps = timestamps
+        .lock()
+        .map(|mut t| std::mem::take(&mut *t))
+        .unwrap_or_default();
+    let timestamp_of = |receipt: DateTime<Utc>| {
+        usize::try_from(receipt.timestamp())
+            .ok()
+            .and_then(|n| timestamps.get(n).copied())
+    };
     let base = base_url.and_then(|b| url::Url::parse(b).ok());
     let markup_everywhere = matches!(
         feed.feed_type,
@@ -149,10 +162,7 @@ pub fn parse(
         .entries
         .into_iter()
         .map(|e| {
-            let published = e.published.or(e.updated).map(|utc| {
-                let offset = offsets.get(&utc).copied().unwrap_or(Utc.fix());
-                utc.with_timezone(&offset)
-            });
+            let published = e.published.or(e.updated).and_then(timestamp_of);
             let content = e.content.and_then(|c| {
                 let is_text = c.content_type.essence().to_string() == "text/plain";
                 c.body.map(|b| make_body(b, is_text && !markup_everywhere))
@@ -163,7 +173,7 @@ pub fn parse(
             });
             Entry {
                 guid: non_empty(e.id),
-                link: pick_link(&e.links).map(|href| absolute(href, base.as_ref())),
+                link: web_link(&e.links, base.as_ref()),
                 title: e.title.map(|t| t.content).and_then(non_empty),
                 published,
                 body: content.filter(has_text).or(summary.filter(has_text)),
@@ -176,10 +186,103 @@ pub fn parse(
         .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)));
     Ok(ParsedFeed {
         title: feed.title.map(|t| t.content).and_then(non_empty),
-        site_url: pick_link(&feed.links).map(|href| absolute(href, base.as_ref())),
+        site_url: web_link(&feed.links, base.as_ref()),
         hints,
         entries,
     })
+}
+
+/// feed-rs as gleaner needs it: ids never made up, and every timestamp kept whole in
+/// `timestamps`, feed-rs getting a receipt in its place (see `parse`).
+fn feed_parser(
+    base_url: Option<&str>,
+    timestamps: Arc<Mutex<Vec<DateTime<FixedOffset>>>>,
+) -> feed_rs::parser::Parser {
+    feed_rs::parser::Builder::new()
+        .base_uri(base_url)
+        // An item without id gets none: the default would be random on every parse.
+        .id_generator(|_, _, _| String::new())
+        .timestamp_parser(move |text| {
+            let (utc, offset) = parse_timestamp(text)?;
+            let mut kept = timestamps.lock().ok()?;
+            kept.push(utc.with_timezone(&offset));
+            DateTime::from_timestamp(i64::try_from(kept.len() - 1).ok()?, 0)
+        })
+        .build()
+}
+
+/// Elements whose text feed-rs reads with code that can panic (a person's name and address, a
+/// duration), and that gleaner never uses.
+const FRAGILE_UNUSED_ELEMENTS: &[&str] = &[
+    "author",
+    "managingEditor",
+    "webMaster",
+    "dc:creator",
+    "itunes:author",
+    "itunes:owner",
+    "itunes:duration",
+];
+
+/// `xml` with the content of every `<name>...</name>` of the given names removed, CDATA and
+/// markup included; when the end tag is missing (or another `<name>` comes first), the text
+/// up to the next tag. Elements written with attributes are left alone.
+fn without_texts_of(xml: &str, names: &[&str]) -> String {
+    let mut out = xml.to_owned();
+    for name in names {
+        let close = format!("</{name}>");
+        let mut kept = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(content_at) = after_start_tag(rest, name) {
+            let content = &rest[content_at..];
+            let next_open = after_start_tag(content, name).unwrap_or(content.len());
+            let end = match content.find(&close) {
+                Some(end) if end < next_open => end,
+                _ => text_node_end(content),
+            };
+            kept.push_str(&rest[..content_at]);
+            rest = &content[end..];
+        }
+        kept.push_str(rest);
+        out = kept;
+    }
+    out
+}
+
+/// Just past the first start tag `<name>` in `xml` (white space before its `>` allowed).
+fn after_start_tag(xml: &str, name: &str) -> Option<usize> {
+    let open = format!("<{name}");
+    let mut search = 0;
+    while let Some(pos) = xml[search..].find(&open) {
+        let mut at = search + pos + open.len();
+        while xml.as_bytes().get(at).copied().is_some_and(is_xml_space) {
+            at += 1;
+        }
+        if xml.as_bytes().get(at) == Some(&b'>') {
+            return Some(at + 1);
+        }
+        search = at;
+    }
+    None
+}
+
+/// Where the text at the start of `content` ends: at the first tag that is no CDATA section.
+fn text_node_end(content: &str) -> usize {
+    let mut at = 0;
+    loop {
+        let rest = &content[at..];
+        if rest.starts_with("<![CDATA[") {
+            match rest.find("]]>") {
+                Some(end) => at += end + 3,
+                None => return content.len(),
+            }
+        } else {
+            match rest.find('<') {
+                Some(0) => return at,
+                Some(tag) => at += tag,
+                None => return content.len(),
+            }
+        }
+    }
 }
 
 /// The channel's polling hints that feed-rs does not read (`sy:*`, `skipHours`, `skipDays`),
@@ -282,6 +385,9 @@ fn repair_json_feed(text: &str) -> Result<String, FeedError> {
         "version".into(),
         Value::String("https://jsonfeed.org/version/1.1".into()),
     );
+    // Authors are of no use here, and feed-rs can panic on a name next to an address.
+    object.remove("author");
+    object.remove("authors");
     if !object.get("title").is_some_and(Value::is_string) {
         object.insert("title".into(), Value::String(String::new()));
     }
@@ -300,6 +406,8 @@ fn repair_json_feed(text: &str) -> Result<String, FeedError> {
     if let Some(Value::Array(items)) = object.get_mut("items") {
         items.retain(Value::is_object);
         for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            item.remove("author");
+            item.remove("authors");
             if let Some(id) = item.get("id").filter(|v| v.is_number()) {
                 let id = id.to_string();
                 item.insert("id".into(), Value::String(id));
@@ -412,14 +520,23 @@ fn pick_link(links: &[Link]) -> Option<&str> {
         .filter(|h| !h.is_empty())
 }
 
-fn absolute(href: &str, base: Option<&url::Url>) -> String {
-    match base {
-        Some(base) if url::Url::parse(href).is_err() => base
-            .join(href)
-            .map(String::from)
-            .unwrap_or_else(|_| href.to_owned()),
-        _ => href.to_owned(),
-    }
+/// The link of an entry (or of the feed), made absolute, when it is a web page: `http` or
+/// `https`. Anything else is no article's address: `javascript:`, `data:` and `vbscript:` run
+/// or carry content in a reader that follows them, and `mailto:`, `ftp:`, `tel:`, `file:` or a
+/// relative link with no base to resolve it name no page that the item could be.
+fn web_link(links: &[Link], base: Option<&url::Url>) -> Option<String> {
+    let href = pick_link(links)?;
+    // Kept as the publisher wrote it when it is absolute already.
+    let (url, link) = match url::Url::parse(href) {
+        Ok(url) => (url, href.to_owned()),
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            let url = base?.join(href).ok()?;
+            let link = String::from(url.clone());
+            (url, link)
+        }
+        Err(_) => return None,
+    };
+    matches!(url.scheme(), "http" | "https").then_some(link)
 }
 
 fn looks_like_html(start: &str) -> bool {
@@ -471,47 +588,112 @@ fn find_root(text: &str, open: &str) -> Option<usize> {
         } else if tail.starts_with("<!") {
             rest = at + tail.find('>')? + 1;
         } else {
-            let next = tail[open.len().min(tail.len())..].chars().next();
-            let matches =
-                tail.starts_with(open) && next.is_some_and(|c| c.is_whitespace() || c == '>');
+            // The name ends at XML white space, `>` or `/` (not at a no-break space).
+            let matches = tail
+                .strip_prefix(open)
+                .and_then(|after| after.bytes().next())
+                .is_some_and(|b| is_xml_space(b) || b == b'>' || b == b'/');
             return matches.then_some(at);
         }
     }
 }
 
-fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+/// White space as XML has it: a no-break space is none.
+fn is_xml_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Where the attribute `name` is in a tag: the whole of `name="value"` and the value alone,
+/// as byte ranges. Every position found is next to an ASCII byte, so slicing there never cuts
+/// a character.
+fn find_attribute(tag: &str, name: &str) -> Option<(Range<usize>, Range<usize>)> {
+    let bytes = tag.as_bytes();
+    let skip_space = |mut at: usize| {
+        while bytes.get(at).copied().is_some_and(is_xml_space) {
+            at += 1;
+        }
+        at
+    };
     let mut search = 0;
     while let Some(pos) = tag[search..].find(name) {
-        let at = search + pos;
-        let before_ok = tag[..at].ends_with(char::is_whitespace);
-        let after = tag[at + name.len()..].trim_start();
-        if before_ok && let Some(value) = after.strip_prefix('=') {
-            let value = value.trim_start();
-            let quote = value.chars().next()?;
-            if quote == '"' || quote == '\'' {
-                let inner = &value[1..];
-                return inner.find(quote).map(|end| &inner[..end]);
-            }
+        let start = search + pos;
+        search = start + name.len();
+        if !bytes[..start].last().copied().is_some_and(is_xml_space) {
+            continue;
         }
-        search = at + name.len();
+        let equals = skip_space(start + name.len());
+        if bytes.get(equals) != Some(&b'=') {
+            continue;
+        }
+        let open = skip_space(equals + 1);
+        let Some(&quote) = bytes.get(open).filter(|q| matches!(q, b'"' | b'\'')) else {
+            continue;
+        };
+        let close = open + 1 + bytes[open + 1..].iter().position(|b| *b == quote)?;
+        return Some((start..close + 1, open + 1..close));
     }
     None
 }
 
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    find_attribute(tag, name).map(|(_, value)| &tag[value])
+}
+
 fn remove_attribute(tag: &str, name: &str) -> String {
-    let Some(value) = attribute(tag, name) else {
-        return tag.to_owned();
-    };
-    let Some(start) = tag.find(&format!("{name}=")).or_else(|| tag.find(name)) else {
-        return tag.to_owned();
-    };
-    let value_at = tag[start..]
-        .find(value)
-        .map(|v| start + v + value.len() + 1);
-    match value_at {
-        Some(end) if end <= tag.len() => format!("{}{}", &tag[..start], &tag[end..]),
-        _ => tag.to_owned(),
+    match find_attribute(tag, name) {
+        Some((whole, _)) => format!("{}{}", &tag[..whole.start], &tag[whole.end..]),
+        None => tag.to_owned(),
     }
+}
+
+/// The document with every character reference to a character XML forbids (`&#0;`, `&#1;`,
+/// `&#xFFFE;`, a surrogate, a number past U+10FFFF) mended, as a browser reads them: control
+/// characters dropped (they would be invisible anyway), the others replaced by U+FFFD. The XML
+/// parser would otherwise refuse the whole feed for one of them.
+fn without_invalid_char_refs(text: &str) -> Cow<'_, str> {
+    let mut mended = String::new();
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(pos) = text[search..].find("&#") {
+        let at = search + pos;
+        search = at + 2;
+        let Some((value, len)) = char_ref_value(&text[at + 2..]) else {
+            continue;
+        };
+        let replacement = match value {
+            0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..=0x10_FFFF => continue,
+            0x1..=0x1F => "",
+            _ => "\u{FFFD}",
+        };
+        mended.push_str(&text[copied..at]);
+        mended.push_str(replacement);
+        copied = at + 2 + len;
+        search = copied;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    mended.push_str(&text[copied..]);
+    Cow::Owned(mended)
+}
+
+/// The number of a character reference after its `&#` (`65;` or `x41;`) and the length of
+/// what was read, `;` included; a number too large for any character counts as `u32::MAX`.
+fn char_ref_value(after: &str) -> Option<(u32, usize)> {
+    let (radix, digits_at) = match after.as_bytes().first()? {
+        b'x' | b'X' => (16, 1),
+        _ => (10, 0),
+    };
+    let digits = after[digits_at..]
+        .bytes()
+        .take_while(|b| b.is_ascii_hexdigit() && (radix == 16 || b.is_ascii_digit()))
+        .count();
+    let end = digits_at + digits;
+    if digits == 0 || after.as_bytes().get(end) != Some(&b';') {
+        return None;
+    }
+    let value = u32::from_str_radix(&after[digits_at..end], radix).unwrap_or(u32::MAX);
+    Some((value, end + 1))
 }
 
 /// The document as UTF-8, with any XML declaration saying so: feed-rs would otherwise decode a
@@ -526,12 +708,18 @@ fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
         text
     } else if let Ok(text) = std::str::from_utf8(bytes) {
         Cow::Borrowed(text)
+    } else if let Some(declared) = declared_encoding(bytes).filter(|e| *e != encoding_rs::UTF_8) {
+        declared.decode(bytes).0
+    } else if mostly_utf8(bytes) {
+        // A UTF-8 feed with a stray byte or two (a pasted latin-1 quote, a cut sequence):
+        // those become U+FFFD; reading it all in another encoding would garble every other
+        // non-ASCII character.
+        String::from_utf8_lossy(bytes)
     } else {
-        let declared = declared_encoding(bytes).filter(|e| *e != encoding_rs::UTF_8);
         let from_header = content_type
             .and_then(charset_of)
             .filter(|e| *e != encoding_rs::UTF_8);
-        let encoding = declared.or(from_header).unwrap_or_else(|| {
+        let encoding = from_header.unwrap_or_else(|| {
             let mut detector =
                 chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
             detector.feed(bytes, true);
@@ -548,6 +736,33 @@ fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
         )),
         _ => text,
     }
+}
+
+/// Whether bytes that are not all UTF-8 are mostly so: more well-formed multi-byte sequences
+/// than ill-formed ones. Text in a legacy 8-bit encoding almost never forms a well-formed
+/// sequence (a lead byte must be followed by exactly the right number of continuation bytes),
+/// so it has next to none.
+fn mostly_utf8(mut bytes: &[u8]) -> bool {
+    let lead_bytes = |valid: &[u8]| valid.iter().filter(|b| **b >= 0xC0).count();
+    let (mut well_formed, mut ill_formed) = (0, 0);
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(_) => {
+                well_formed += lead_bytes(bytes);
+                break;
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                well_formed += lead_bytes(valid);
+                ill_formed += 1;
+                match e.error_len() {
+                    Some(len) => bytes = &rest[len..],
+                    None => break,
+                }
+            }
+        }
+    }
+    well_formed > ill_formed
 }
 
 /// UTF-16 without a byte-order mark, told by the `<` that every XML document starts with.
@@ -870,19 +1085,53 @@ mod tests {
     }
 
     #[test]
-    fn a_document_that_crashes_feed_rs_is_an_error() {
+    fn a_document_that_crashes_feed_rs_is_read_without_the_field() {
         let xml = rss("<item><title>x</title><itunes:duration>99999999999999999999999</itunes:duration></item>")
             .replace("<rss ", "<rss xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\" ");
-        // Whether or not this feed-rs version still panics here, the answer is never a panic.
-        match parse(xml.as_bytes(), None, None) {
-            Ok(feed) => assert_eq!(feed.entries.len(), 1),
-            Err(e) => assert_eq!(e.class(), "parse"),
-        }
+        assert_eq!(parse(xml.as_bytes(), None, None).unwrap().entries.len(), 1);
         let junk = format!(
             "Warning: something in /var/www/feed.php\n{}",
             rss("<item><title>j</title></item>")
         );
         assert_eq!(parse(junk.as_bytes(), None, None).unwrap().entries.len(), 1);
+    }
+
+    #[test]
+    fn fields_that_crash_feed_rs_are_dropped_not_the_feed() {
+        // feed-rs 3 slices an author inside the no-break space before the address.
+        let xml = rss(
+            "<item><title>kept</title><author>Ren\u{e9}e\u{A0}renee@example.org</author>\
+             <pubDate>Fri, 03 Feb 2023 22:40:00 -0500</pubDate></item>",
+        );
+        let crashes = std::panic::catch_unwind(|| feed_rs::parser::parse(xml.as_bytes()));
+        assert!(crashes.is_err(), "feed-rs no longer crashes here");
+        let e = one(&xml);
+        assert_eq!(e.title.as_deref(), Some("kept"));
+        assert_eq!(e.published.unwrap().offset().local_minus_utc(), -5 * 3600);
+        assert_eq!(
+            without_texts_of(
+                "<author>a</author><x/><author><![CDATA[a<b>]]></author><author>b",
+                &["author"]
+            ),
+            "<author></author><x/><author></author><author>"
+        );
+        // An end tag lost: the text up to the next tag goes, not the rest of the document.
+        assert_eq!(
+            without_texts_of(
+                "<webMaster>w@e.org (W)item><title>t</title><webMaster>x</webMaster>",
+                &["webMaster"]
+            ),
+            "<webMaster><title>t</title><webMaster></webMaster>"
+        );
+        assert_eq!(without_texts_of("<author>a", &["author"]), "<author>");
+        assert_eq!(
+            without_texts_of("<authors>a</authors><author\r\n>b</author>", &["author"]),
+            "<authors>a</authors><author\r\n></author>"
+        );
+        assert_eq!(
+            without_texts_of("<author>a<![CDATA[b<]]>c<x/></author", &["author"]),
+            "<author><x/></author"
+        );
     }
 
     #[test]
@@ -961,6 +1210,147 @@ mod tests {
             );
             assert!(!err.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn multibyte_characters_by_the_root_tag_never_cut() {
+        // Each of these once sliced a string inside a character.
+        for input in [
+            "<rss\u{A0}version=\"n\"><channel><title>t</title></channel></rss>",
+            "<rss version\u{A0}=\"n\" version='x'><channel></channel></rss>",
+            "<é‹rssé",
+            "<‹rssé",
+            "‹rssé",
+            "<?xml version=\"1.0\"?><r\u{A0}",
+            "<opml\u{A0}",
+        ] {
+            let _ = parse(input.as_bytes(), None, None);
+        }
+        // A no-break space is no XML white space: neither a root nor an attribute ends there.
+        assert_eq!(find_root("<rss\u{A0}>", "<rss"), None);
+        assert_eq!(find_root("<!-- c --><rss/>", "<rss"), Some(10));
+        assert_eq!(attribute("<rss version\u{A0}=\"n\">", "version"), None);
+        let tag = "<rss xversion=\"1\" version = 'é' a=\"b\"";
+        assert_eq!(attribute(tag, "version"), Some("é"));
+        assert_eq!(
+            remove_attribute(tag, "version"),
+            "<rss xversion=\"1\"  a=\"b\""
+        );
+        assert_eq!(attribute("<rss version=\"2", "version"), None);
+    }
+
+    #[test]
+    fn an_entrys_date_comes_from_its_own_timestamp() {
+        // The feed's <updated> is the same instant as the entry's <published>, in UTC: the
+        // entry is still dated by its own offset.
+        let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>f</title><id>f</id>\
+                    <updated>2023-02-04T03:30:00Z</updated>\
+                    <entry><id>1</id><title>a</title><published>2023-02-03T22:30:00-05:00</published></entry>\
+                    <entry><id>2</id><title>b</title><published>2023-02-04T03:30:00Z</published></entry>\
+                    <entry><id>3</id><title>c</title><published>2023-02-04T12:30:00+09:00</published></entry>\
+                    <entry><id>4</id><title>d</title><updated>2023-02-03T22:30:00-05:00</updated></entry></feed>";
+        let feed = parse(atom.as_bytes(), None, None).unwrap();
+        let dated: Vec<String> = feed
+            .entries
+            .iter()
+            .map(|e| e.published.unwrap().to_rfc3339())
+            .collect();
+        assert_eq!(
+            dated,
+            [
+                "2023-02-03T22:30:00-05:00",
+                "2023-02-04T03:30:00+00:00",
+                "2023-02-04T12:30:00+09:00",
+                "2023-02-03T22:30:00-05:00",
+            ]
+        );
+        // The same in RSS, where feed-rs copies pubDate into updated.
+        let e = one(&rss(
+            "<lastBuildDate>Sat, 04 Feb 2023 03:30:00 GMT</lastBuildDate>\
+             <item><title>x</title><pubDate>Fri, 03 Feb 2023 22:30:00 -0500</pubDate></item>",
+        ));
+        assert_eq!(e.published.unwrap().date_naive().to_string(), "2023-02-03");
+    }
+
+    #[test]
+    fn character_references_xml_forbids_do_not_reject_the_feed() {
+        let e = one(&rss(
+            "<item><title>a&#0;b&#1;c&#xFFFE;d&#xD800;e&#99999999999;f&#65;&#x42;</title>\
+             <description><![CDATA[<p>x&#0;y</p>]]></description></item>",
+        ));
+        assert_eq!(
+            e.title.as_deref(),
+            Some("a\u{FFFD}bc\u{FFFD}d\u{FFFD}e\u{FFFD}fAB")
+        );
+        assert_eq!(e.body, Some(Body::Html("<p>x\u{FFFD}y</p>".into())));
+        // Untouched: references that are fine, escaped ones, and ones without their `;`.
+        for text in ["&#65;&#x10FFFF;", "&amp;#0;", "&#0", "&#;", "&#x;"] {
+            assert_eq!(without_invalid_char_refs(text), text);
+        }
+    }
+
+    #[test]
+    fn one_bad_byte_does_not_turn_a_utf8_feed_into_windows_1252() {
+        let title = "Café Ünïcödé — Новости дня ‹ok›";
+        for declaration in ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>", ""] {
+            let xml = format!(
+                "{declaration}<rss version=\"2.0\"><channel><title>T</title><item><title>{title} BAD</title></item></channel></rss>"
+            );
+            let bytes = xml.replace("BAD", "\u{1}").into_bytes();
+            let bytes: Vec<u8> = bytes
+                .iter()
+                .map(|b| if *b == 1 { 0xFF } else { *b })
+                .collect();
+            let e = one_bytes(&bytes, Some("application/rss+xml; charset=iso-8859-1"));
+            assert_eq!(
+                e.title.as_deref(),
+                Some(format!("{title} \u{FFFD}").as_str())
+            );
+        }
+        // A feed in windows-1252 throughout still reads as windows-1252, declared or not.
+        let latin = "<rss version=\"2.0\"><channel><title>T</title><item><title>Caf\u{e9} \u{2019}quoted\u{201d} na\u{ef}ve</title></item></channel></rss>";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(latin);
+        assert_eq!(
+            one_bytes(&bytes, None).title.as_deref(),
+            Some("Café ’quoted” naïve")
+        );
+        assert!(mostly_utf8("é ü ß \u{FF}".as_bytes()));
+        assert!(!mostly_utf8(b"caf\xe9 na\xefve \xc3\xa9"));
+    }
+
+    #[test]
+    fn links_that_are_no_web_pages_are_dropped() {
+        let items: String = [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "java&#x9;script:alert(1)",
+            "data:text/html,&lt;b&gt;x",
+            "vbscript:msgbox(1)",
+            "mailto:someone@example.org",
+            "ftp://example.org/file",
+            "file:///etc/passwd",
+            "http://exa mple.org/",
+            "/relative/post",
+            "https://example.org/ok",
+            "HTTP://example.org/upper",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, link)| format!("<item><guid>{i}</guid><link>{link}</link></item>"))
+        .collect();
+        let xml = rss(&items);
+        let links = |base| -> Vec<Option<String>> {
+            let feed = parse(xml.as_bytes(), None, base).unwrap();
+            feed.entries.into_iter().map(|e| e.link).collect()
+        };
+        let mut expected: Vec<Option<String>> = vec![None; 9];
+        expected.push(None);
+        expected.push(Some("https://example.org/ok".into()));
+        expected.push(Some("http://example.org/upper".into()));
+        assert_eq!(links(None), expected);
+        // A relative link is resolved when there is a base.
+        expected[9] = Some("https://example.org/relative/post".into());
+        assert_eq!(links(Some("https://example.org/feed")), expected);
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! The document form (FORMAT.md): HTML and plain text to paragraphs, titles, and the whole
 //! document; parsing a document back and checking that one obeys the form. Pure.
 //!
-//! HTML is parsed as a browser would (html5ever, via scraper) and walked with an explicit
-//! stack, not recursion, so that no nesting depth can overflow the stack.
+//! HTML is parsed as a browser would (html5ever, via scraper), at a bounded cost whatever the
+//! markup (`bounded`), and walked with an explicit stack, not recursion, so that no nesting
+//! depth can overflow the stack.
+
+mod bounded;
+mod guard;
+mod lexer;
 
 use ego_tree::NodeRef;
-use scraper::{Html, Node};
+use scraper::Node;
 
 /// Elements that end the current paragraph before and after themselves (FORMAT.md rule 1; `li`,
 /// `tr`, `pre` and `blockquote` have rules of their own on top).
@@ -190,81 +195,20 @@ fn walk(root: NodeRef<'_, Node>, out: &mut Paragraphs) {
     }
 }
 
-/// Open elements past which markup is ignored. Real articles nest a few dozen deep; the HTML
-/// tree builder's scope checks cost time in proportion to the depth at every tag, so a hostile
-/// body of 100,000 nested tags would otherwise keep a parser busy for minutes.
-const MAX_NESTING: usize = 512;
-
-/// Elements that never stay open (void) or that the tree builder closes by itself when the next
-/// one starts: they do not deepen the tree.
-const SHALLOW: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
-    "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option",
-];
-
-/// `html`, or when its tags nest deeper than [`MAX_NESTING`] (by a cheap count of start and end
-/// tags), the same with every tag past that point turned into a space, which keeps its text.
-fn limit_nesting(html: &str) -> std::borrow::Cow<'_, str> {
-    let bytes = html.as_bytes();
-    let mut depth = 0usize;
-    let mut i = 0;
-    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'<') {
-        let at = i + offset;
-        let rest = &bytes[at + 1..];
-        let end = rest.iter().position(|&b| b == b'>').map(|p| at + 1 + p);
-        let Some(end) = end else { break };
-        let tag = &html[at + 1..end];
-        if let Some(name) = tag.strip_prefix('/') {
-            if !SHALLOW.contains(&tag_name(name).as_str()) {
-                depth = depth.saturating_sub(1);
-            }
-        } else if tag.starts_with(|c: char| c.is_ascii_alphabetic())
-            && !tag.ends_with('/')
-            && !SHALLOW.contains(&tag_name(tag).as_str())
-        {
-            depth += 1;
-            if depth > MAX_NESTING {
-                return std::borrow::Cow::Owned(strip_tags_from(html, at));
-            }
-        }
-        i = end + 1;
-    }
-    std::borrow::Cow::Borrowed(html)
-}
-
-fn tag_name(tag: &str) -> String {
-    tag.split(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase()
-}
-
-/// `html` up to `from`, then the rest with each `<...>` replaced by a space.
-fn strip_tags_from(html: &str, from: usize) -> String {
-    let mut out = String::with_capacity(html.len());
-    out.push_str(&html[..from]);
-    let mut in_tag = false;
-    for c in html[from..].chars() {
-        match (in_tag, c) {
-            (false, '<') => in_tag = true,
-            (true, '>') => {
-                in_tag = false;
-                out.push(' ');
-            }
-            (false, c) => out.push(c),
-            (true, _) => {}
-        }
-    }
-    out
-}
-
 /// An HTML fragment to paragraphs (rules 1-13): each non-empty, trimmed, single-spaced.
 pub fn html_to_paragraphs(html: &str) -> Vec<String> {
-    let html = limit_nesting(html);
-    let fragment = Html::parse_fragment(&html);
     let mut out = Paragraphs::new();
-    walk(fragment.tree.root(), &mut out);
+    walk_fragment(html, &mut out);
     out.finish()
+}
+
+/// Parses `html` at a bounded cost and walks it: its markup, then whatever was reduced to text.
+fn walk_fragment(html: &str, out: &mut Paragraphs) {
+    let parsed = bounded::parse_fragment(html);
+    walk(parsed.markup.tree.root(), out);
+    if let Some(rest) = &parsed.rest {
+        walk(rest.tree.root(), out);
+    }
 }
 
 /// Plain text (Atom `type="text"`, JSON Feed `content_text`) to paragraphs: no markup and no
@@ -280,12 +224,10 @@ pub fn text_to_paragraphs(text: &str) -> Vec<String> {
 
 /// The TITLE rule: entities decoded once, tags removed, white space collapsed, trimmed.
 pub fn clean_title(raw: &str) -> String {
-    let raw = limit_nesting(raw);
-    let fragment = Html::parse_fragment(&raw);
     let mut out = Paragraphs::new();
     // A title is one line whatever its markup: every break becomes a space.
     out.joined = 1;
-    walk(fragment.tree.root(), &mut out);
+    walk_fragment(raw, &mut out);
     out.finish().pop().unwrap_or_default()
 }
 
@@ -583,10 +525,7 @@ mod tests {
             "<div>".repeat(100),
             "</div>".repeat(100)
         );
-        assert!(matches!(
-            limit_nesting(&html),
-            std::borrow::Cow::Borrowed(_)
-        ));
+        assert_eq!(guard::markup_end(&html), html.len());
         assert_eq!(html_to_paragraphs(&html), vec!["a", "b"]);
     }
 }
