@@ -1,4 +1,4 @@
-//! The fuzz targets (`fuzz/targets.rs`) on stable: every seed replayed through its target, then a
+//! The fuzz targets (`tests/fuzz/targets.rs`) on stable: every seed replayed through its target, then a
 //! deterministic mutation loop (an xorshift generator flipping bytes, inserting multi-byte
 //! characters and markup, cutting, duplicating and deleting spans). A failure is saved under the
 //! test's temporary folder and named in the message.
@@ -9,7 +9,7 @@
 //! failures of a run instead of the seeds).
 
 mod common;
-#[path = "../fuzz/targets.rs"]
+#[path = "fuzz/targets.rs"]
 mod targets;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
