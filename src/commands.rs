@@ -155,10 +155,12 @@ fn to_stdout(
 pub fn revive(database: &Path, source: &str) -> anyhow::Result<()> {
     match crate::store::revive(database, source)? {
         Some(url) => {
-            println!(
-                "revived {url}: a running daemon polls it within seconds, or run `gleaner once`"
-            );
-            Ok(())
+            to_stdout(|out| {
+                writeln!(
+                    out,
+                    "revived {url}: a running daemon polls it within seconds, or run `gleaner once`"
+                )
+            })
         }
         None => bail!(
             "no source {source:?} in {}: give its id or URL as `gleaner sources` lists it",
