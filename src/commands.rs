@@ -154,14 +154,12 @@ fn to_stdout(
 /// `gleaner revive SOURCE`: a `gone` (or any) source, by id or URL, active and due again.
 pub fn revive(database: &Path, source: &str) -> anyhow::Result<()> {
     match crate::store::revive(database, source)? {
-        Some(url) => {
-            to_stdout(|out| {
-                writeln!(
-                    out,
-                    "revived {url}: a running daemon polls it within seconds, or run `gleaner once`"
-                )
-            })
-        }
+        Some(url) => to_stdout(|out| {
+            writeln!(
+                out,
+                "revived {url}: a running daemon polls it within seconds, or run `gleaner once`"
+            )
+        }),
         None => bail!(
             "no source {source:?} in {}: give its id or URL as `gleaner sources` lists it",
             database.display()
