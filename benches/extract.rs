@@ -3,7 +3,9 @@
 //! its evaluate.py (see `tests/extraction/mod.rs`); and the teaser rule of `extract::is_teaser`
 //! over the real feeds of `tests/fixtures/real-feeds/`.
 //!
-//! `cargo bench --bench extract` (add `-- --quality` or `-- --teasers` for one part only;
+//! `cargo bench --bench extract` (add `-- --quality`, `-- --rules`, `-- --teasers` or
+//! `-- --hostile` for one part only; `-- --dump FILE` writes the bodies as the benchmark's
+//! `output/*.json`, for its own evaluate.py;
 //! `-- --worst 10` also lists the ten pages of lowest F1, `-- --page ID` prints one page's
 //! body beside its truth, `-- --extra` every paragraph of the bodies that is mostly not in the
 //! truth, and every truth paragraph that is mostly missing: what post-processing is tuned on).
@@ -28,6 +30,10 @@ fn main() {
         extra_paragraphs();
         return;
     }
+    if let Some(path) = value_of("--dump") {
+        dump(&path);
+        return;
+    }
     if let Some(id) = value_of("--page") {
         show_page(&id);
         return;
@@ -35,7 +41,7 @@ fn main() {
     let only = |part: &str| {
         !args
             .iter()
-            .any(|a| a == "--quality" || a == "--rules" || a == "--teasers")
+            .any(|a| ["--quality", "--rules", "--teasers", "--hostile"].contains(&a.as_str()))
             || args.iter().any(|a| a == part)
     };
     if only("--quality") {
@@ -50,6 +56,9 @@ fn main() {
     if only("--teasers") {
         teasers();
     }
+    if only("--hostile") {
+        hostile();
+    }
 }
 
 /// The body gleaner would store for a page, or "" when it finds no article.
@@ -59,7 +68,8 @@ fn body_of(page: &extraction::Page) -> String {
 }
 
 /// Each post-processing rule by its field name in `Cleanup`, and how to turn it off.
-const RULES: [(&str, fn(&mut extract::Cleanup)); 9] = [
+type TurnOff = fn(&mut extract::Cleanup);
+const RULES: [(&str, TurnOff); 9] = [
     ("captions", |r| r.captions = false),
     ("credit_lines", |r| r.credit_lines = false),
     ("bylines", |r| r.bylines = false),
@@ -123,7 +133,7 @@ fn quality(worst: usize) {
         bytes as f64 / 1e6
     );
     println!(
-        "  F1 {:.3}  precision {:.3}  recall {:.3}  (no article: {failed} pages)",
+        "  F1 {:.4}  precision {:.4}  recall {:.4}  (no article: {failed} pages)",
         scores.f1, scores.precision, scores.recall
     );
     println!(
@@ -255,6 +265,21 @@ fn rules() {
     }
 }
 
+/// The body of every page in the form of the benchmark's predictions (`{id: {"articleBody"}}`).
+fn dump(path: &str) {
+    let bodies: serde_json::Map<String, serde_json::Value> = extraction::pages()
+        .iter()
+        .map(|page| {
+            (
+                page.id.clone(),
+                serde_json::json!({ "articleBody": body_of(page) }),
+            )
+        })
+        .collect();
+    std::fs::write(path, serde_json::to_string(&bodies).unwrap()).unwrap();
+    println!("wrote {} bodies to {path}", bodies.len());
+}
+
 fn show_page(prefix: &str) {
     for page in extraction::pages()
         .iter()
@@ -364,6 +389,52 @@ fn teasers() {
         totals[6],
         totals[7]
     );
+}
+
+/// The worst pages the size budget lets through: time and memory for pages of about
+/// `MAX_PAGE_BYTES` built to be costly.
+fn hostile() {
+    let budget = extract::MAX_PAGE_BYTES - 1024;
+    let fill = |unit: &str| {
+        let mut page = String::from("<html><body>");
+        while page.len() + unit.len() < budget {
+            page.push_str(unit);
+        }
+        page
+    };
+    let nested = {
+        let depth = extract::MAX_NESTING - 2;
+        let unit = format!(
+            "{}<p>Some words in a deep paragraph.</p>{}",
+            "<div>".repeat(depth),
+            "</div>".repeat(depth)
+        );
+        fill(&unit)
+    };
+    let cases = [
+        (
+            "paragraphs",
+            fill("<p>The council voted on Monday to close the old bridge.</p>"),
+        ),
+        ("links", fill("<a href=/x>x</a>")),
+        ("empty divs", fill("<div></div>")),
+        ("nested 510 deep", nested),
+        ("one text", fill("word ")),
+    ];
+    println!("pages of {:.1} MB built to be costly:", budget as f64 / 1e6);
+    for (name, page) in cases {
+        let started = Instant::now();
+        let result = extract::extract(page.as_bytes(), None, None);
+        println!(
+            "  {name:<16} {:>6.2} s  {}  peak memory so far {}",
+            started.elapsed().as_secs_f64(),
+            match &result {
+                Ok(e) => format!("{} chars of body", e.body.len()),
+                Err(e) => format!("error: {e}"),
+            },
+            peak_memory()
+        );
+    }
 }
 
 fn peak_memory() -> String {

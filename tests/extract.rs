@@ -225,7 +225,7 @@ fn pages_without_an_article_and_bad_pages_are_errors() {
 }
 
 #[test]
-fn oversized_and_deeply_nested_pages_are_refused_before_parsing() {
+fn oversized_deep_and_crowded_pages_are_refused() {
     let mut big = page("", "").into_bytes();
     big.resize(MAX_PAGE_BYTES + 1, b' ');
     assert_eq!(
@@ -235,6 +235,14 @@ fn oversized_and_deeply_nested_pages_are_refused_before_parsing() {
             limit: MAX_PAGE_BYTES
         })
     );
+    let many = page("", &"<i></i>".repeat(extract::MAX_ELEMENTS));
+    assert!(matches!(
+        extract::extract(many.as_bytes(), None, None),
+        Err(ExtractError::TooManyElements {
+            limit: extract::MAX_ELEMENTS,
+            ..
+        })
+    ));
     let depth = 100_000;
     let deep = page(
         "",

@@ -120,6 +120,9 @@ const LINK_PARAGRAPH_DENSITY: f64 = 0.9;
 /// Words at most in the label before a paragraph's link ("Read more:", "Related post:").
 const LABEL_WORDS: usize = 3;
 
+/// Words at least in the link after such a label: a headline, not a name or a handle.
+const HEADLINE_WORDS: usize = 3;
+
 /// The paragraphs of the article in `content`, the HTML of the main content with its classes.
 pub fn paragraphs(content: &str, rules: Cleanup) -> Vec<String> {
     let document = Document::fragment(content);
@@ -189,35 +192,46 @@ fn is_link_paragraph(paragraph: &NodeRef) -> bool {
     if text.is_empty() || text.starts_with("http") || text.starts_with("www.") {
         return false;
     }
-    let links = Selection::from(*paragraph).select("a");
-    let in_links: usize = links.nodes().iter().map(text_length).sum();
-    let all = text_length(paragraph);
-    if in_links as f64 >= LINK_PARAGRAPH_DENSITY * all as f64 {
+    if link_share(paragraph) >= LINK_PARAGRAPH_DENSITY {
         return true;
     }
-    // A label: the text before the first link, short and ending in a colon.
-    let first_link = links.nodes().first().map(|a| a.text());
-    let label = first_link
-        .and_then(|link| text.find(link.trim()).filter(|_| !link.trim().is_empty()))
-        .map(|at| text[..at].trim());
-    label.is_some_and(|label| {
-        label.ends_with(':') && label.split_whitespace().count() <= LABEL_WORDS
-    }) && all - in_links <= label.map_or(0, |l| l.chars().filter(|c| !c.is_whitespace()).count())
+    let links = Selection::from(*paragraph).select("a");
+    // A label, short and ending in a colon, then a link that reads as a headline: "Read
+    // more: Tencent profit falls". "Account: @name" is a handle, which the article cites.
+    let Some(first_link) = links.nodes().first().map(|a| a.text()) else {
+        return false;
+    };
+    let link_text = first_link.trim();
+    let Some(label) = text
+        .find(link_text)
+        .filter(|_| !link_text.is_empty())
+        .map(|at| text[..at].trim())
+    else {
+        return false;
+    };
+    label.ends_with(':')
+        && label.split_whitespace().count() <= LABEL_WORDS
+        && link_text.split_whitespace().count() >= HEADLINE_WORDS
+        && text_length(paragraph).saturating_sub(link_text_length(paragraph))
+            <= label.chars().filter(|c| !c.is_whitespace()).count()
 }
 
 /// The share of `node`'s text inside links (0 when it has none).
 fn link_share(node: &NodeRef) -> f64 {
-    let all = text_length(node);
-    if all == 0 {
-        return 0.0;
+    match text_length(node) {
+        0 => 0.0,
+        all => link_text_length(node) as f64 / all as f64,
     }
-    let in_links: usize = Selection::from(*node)
+}
+
+/// Characters of text inside the links of `node`, white space left out.
+fn link_text_length(node: &NodeRef) -> usize {
+    Selection::from(*node)
         .select("a")
         .nodes()
         .iter()
         .map(text_length)
-        .sum();
-    in_links as f64 / all as f64
+        .sum()
 }
 
 /// Characters of text, white space left out.
@@ -279,6 +293,7 @@ mod tests {
             "<p><a href=\"http://example.org/r\">http://example.org/report.pdf</a></p>",
             "<ul><li>Cracks in <a href=/p>two piers</a> and the deck</li><li>Rust on the rails</li></ul>",
             "<p class=\"lead\">A lead paragraph.</p>",
+            "<p>Account: <a href=/u>@kitchen_ghosts</a></p>",
         ];
         for html in kept {
             assert_eq!(clean(html), text::html_to_paragraphs(html), "{html}");

@@ -4,11 +4,13 @@
 //! The steps: the page's bytes decoded as a browser would (`charset`); its metadata read
 //! (`metadata`: headline, publication time, canonical address); its main content found by
 //! dom_smoothie (Readability.js's algorithm); that content trimmed of what is not the article
-//! (`cleanup`: captions, bylines, share widgets, lists of related links) and rendered by
-//! `text`, so a page's text obeys FORMAT.md exactly as a feed's does.
+//! (`cleanup` and `furniture`: captions, bylines, share widgets, lists of related links) and
+//! rendered by `text`, so a page's text obeys FORMAT.md exactly as a feed's does.
 //!
-//! Cost: a few milliseconds for a typical page, growing with its size; pages over
-//! [`MAX_PAGE_BYTES`] or nested deeper than [`MAX_NESTING`] are refused before any parsing.
+//! Cost: about 4 ms and 60 MB at most for a typical page (`cargo bench --bench extract`); a
+//! page over [`MAX_PAGE_BYTES`] or nested deeper than [`MAX_NESTING`] is refused before any
+//! parsing, and one of more than [`MAX_ELEMENTS`] elements before scoring, which bounds the
+//! worst page the budget lets through to a few seconds and a few hundred MB.
 //! Callers in async code should run [`extract`] on the blocking pool
 //! (`tokio::task::spawn_blocking`) under a time budget (`tokio::time::timeout`), as `feed`
 //! parsing is: the work is CPU-bound and cannot be interrupted.
@@ -37,6 +39,11 @@ pub const MAX_PAGE_BYTES: usize = 5 * 1024 * 1024;
 
 /// The deepest nesting of tags extracted (see `nesting`); real pages nest a few dozen deep.
 pub const MAX_NESTING: usize = 512;
+
+/// The most elements a page may have: Readability's scoring walks them several times over,
+/// keeping a copy of the tree for each attempt. Real pages have a few thousand (the
+/// benchmark's at most about 1,700); a 5 MB page of bare links has 300,000.
+pub const MAX_ELEMENTS: usize = 100_000;
 
 /// Characters (white space aside) under which what a page gives is not an article but a menu
 /// or a "Please enable JavaScript". Characters, not words: Chinese and Japanese put no spaces
@@ -76,6 +83,8 @@ pub enum ExtractError {
     TooLarge { bytes: usize, limit: usize },
     #[error("the page's tags nest more than {limit} deep")]
     TooDeep { limit: usize },
+    #[error("the page has {elements} elements, over the {limit} extracted at most")]
+    TooManyElements { elements: usize, limit: usize },
     #[error("{0:?} is not an absolute http(s) address")]
     BadUrl(String),
     #[error(
@@ -143,11 +152,17 @@ fn main_content(
     let config = dom_smoothie::Config {
         // `cleanup` reads the class names Readability would strip.
         keep_classes: true,
+        max_elements_to_parse: MAX_ELEMENTS,
         ..Default::default()
     };
     let mut readability =
         dom_smoothie::Readability::with_document(document, page_url.map(Url::as_str), Some(config))
             .map_err(|_| ExtractError::NoArticle)?;
-    let article = readability.parse().map_err(|_| ExtractError::NoArticle)?;
+    let article = readability.parse().map_err(|e| match e {
+        dom_smoothie::ReadabilityError::TooManyElements(elements, limit) => {
+            ExtractError::TooManyElements { elements, limit }
+        }
+        _ => ExtractError::NoArticle,
+    })?;
     Ok(article.content.to_string())
 }
