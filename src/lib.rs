@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod dedup;
+pub mod extract;
 pub mod feed;
 pub mod fetch;
 pub mod notify;

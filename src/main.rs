@@ -57,6 +57,14 @@ enum Command {
         #[arg(long, value_name = "YYYY-MM-DD", value_parser = commands::parse_date)]
         date: Option<chrono::NaiveDate>,
     },
+    /// Read an article's web page on stdin and print the document gleaner would store for it:
+    /// title and date from the page's metadata (the date today, UTC, when the page gives
+    /// none), body from its main content. A page with no article is an error.
+    Extract {
+        /// The page's address, against which its relative canonical link is resolved.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
     /// List the sources with their status, last poll, next poll and why, errors, article count.
     Sources,
     /// Bring a source back (one retired by 410 Gone, say): by its id or URL.
@@ -82,6 +90,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     if let Command::Render { title, date } = &cli.command {
         return commands::render(title.as_deref(), *date);
     }
+    if let Command::Extract { url } = &cli.command {
+        return gleaner::extract::extract_page(url.as_deref());
+    }
     let database_override = cli.database.is_some();
     let config = commands::load_config(&cli.config, cli.database)?;
     match cli.command {
@@ -94,7 +105,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sources => commands::sources(&config.database),
         Command::Revive { source } => commands::revive(&config.database, &source),
-        Command::Render { .. } => unreachable!("handled above"),
+        Command::Render { .. } | Command::Extract { .. } => unreachable!("handled above"),
     }
 }
 
