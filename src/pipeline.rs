@@ -234,25 +234,8 @@ pub fn failure(
     class: &'static str,
     message: String,
 ) -> PollRecord {
-    let now = Utc::now();
-    PollRecord {
-        source_id: source.id,
-        url: source.url.clone(),
-        started_at,
-        duration: (now - started_at).to_std().unwrap_or_default(),
-        next: after_error(source, now, &ResponseMeta::default()),
-        validators_sent: source.validators.clone(),
-        meta: ResponseMeta::default(),
-        outcome: PollOutcome::Failed {
-            status: None,
-            bytes: None,
-            class,
-            message,
-            charged: true,
-            retry_after: None,
-            block_host: None,
-        },
-    }
+    let next = after_error(source, Utc::now(), &ResponseMeta::default());
+    failed_record(source, started_at, next, class, message, true)
 }
 
 /// The record of a poll whose result could not be written (a full disk, a database locked by
@@ -263,21 +246,33 @@ pub fn unrecorded(
     cause: &str,
     next: Plan,
 ) -> PollRecord {
-    let now = Utc::now();
+    let message = format!("the poll could not be written: {cause}");
+    failed_record(source, started_at, next, "database", message, false)
+}
+
+/// A failure without a response to describe.
+fn failed_record(
+    source: &SourceToPoll,
+    started_at: DateTime<Utc>,
+    next: Plan,
+    class: &'static str,
+    message: String,
+    charged: bool,
+) -> PollRecord {
     PollRecord {
         source_id: source.id,
         url: source.url.clone(),
         started_at,
-        duration: (now - started_at).to_std().unwrap_or_default(),
+        duration: (Utc::now() - started_at).to_std().unwrap_or_default(),
         next,
         validators_sent: source.validators.clone(),
         meta: ResponseMeta::default(),
         outcome: PollOutcome::Failed {
             status: None,
             bytes: None,
-            class: "database",
-            message: format!("the poll could not be written: {cause}"),
-            charged: false,
+            class,
+            message,
+            charged,
             retry_after: None,
             block_host: None,
         },

@@ -95,6 +95,14 @@ impl Drop for Daemon {
     }
 }
 
+/// SQLite's own check of the whole file.
+fn assert_intact(conn: &rusqlite::Connection) {
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
 /// Runs the real sqlite3 shell on the database, as a user would.
 fn sqlite3(db: &std::path::Path, sql: &str) -> String {
     let output = Command::new("sqlite3")
@@ -174,10 +182,7 @@ fn run_polls_on_its_interval_is_readable_while_writing_and_stops_on_sigterm() {
     assert!(status.success(), "exit status {status:?}: {err}");
     assert!(err.contains("stopped cleanly"), "{err}");
     let conn = ws.open_db();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_intact(&conn);
     assert_eq!(count(&conn, "SELECT count(*) FROM articles"), 4);
 }
 
@@ -228,10 +233,7 @@ fn sigint_during_a_hanging_poll_stops_within_the_grace_period() {
     );
     assert!(err.contains("abandoning"), "{err}");
     let conn = ws.open_db();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_intact(&conn);
     assert_eq!(count(&conn, "SELECT count(*) FROM articles"), 1);
 }
 
@@ -362,10 +364,7 @@ fn processes_creating_a_new_database_at_once_all_succeed() {
         assert!(output.status.success(), "{}", stderr(&output));
     }
     let conn = ws.open_db();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_intact(&conn);
     assert_eq!(count(&conn, "SELECT count(*) FROM articles"), 3);
     assert_eq!(count(&conn, "SELECT count(*) FROM sources"), 1);
     // The temporary files each process built its copy in are gone.
@@ -569,10 +568,7 @@ fn sigterm_during_a_long_parse_exits_within_the_grace_period() {
         "took {took:?}"
     );
     let conn = ws.open_db();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_intact(&conn);
 }
 
 /// A small tmpfs of its own, for a disk that fills up; unmounted on drop.
