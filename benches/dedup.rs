@@ -88,6 +88,32 @@ fn item_of(n: usize, paragraphs: &[String]) -> gleaner::render::Rendered {
     }
 }
 
+/// A new database at `path` with one source, its writer started with the default settings.
+async fn new_store(
+    path: &std::path::Path,
+) -> (
+    gleaner::store::writer::Writer,
+    gleaner::store::writer::WriterHandle,
+    i64,
+) {
+    use gleaner::store::{self, SourceSpec, writer::Writer};
+    let writer = Writer::start(
+        store::open_for_writing(path).unwrap(),
+        dedup::NearDuplicates::default(),
+    )
+    .unwrap();
+    let handle = writer.handle();
+    let synced = handle
+        .sync_sources(vec![SourceSpec {
+            url: "https://bench.example/feed".into(),
+            name: None,
+        }])
+        .await
+        .unwrap();
+    let source_id = synced.sources[0].id;
+    (writer, handle, source_id)
+}
+
 fn record(source_id: i64, items: Vec<dedup::Item>) -> gleaner::store::PollRecord {
     use gleaner::store::{PollOutcome, PollRecord};
     PollRecord {
@@ -128,23 +154,10 @@ fn identify(rendered: Vec<gleaner::render::Rendered>) -> Vec<dedup::Item> {
 /// copies at a few distances: the cost of deduplication per item against that archive.
 async fn cost(size: usize) {
     const PROBE: usize = 2_000;
-    use gleaner::store::{self, SourceSpec, writer::Writer};
+    use gleaner::store::{self, writer::Writer};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
-    let writer = Writer::start(
-        store::open_for_writing(&path).unwrap(),
-        dedup::NearDuplicates::default(),
-    )
-    .unwrap();
-    let handle = writer.handle();
-    let synced = handle
-        .sync_sources(vec![SourceSpec {
-            url: "https://bench.example/feed".into(),
-            name: None,
-        }])
-        .await
-        .unwrap();
-    let source_id = synced.sources[0].id;
+    let (writer, handle, source_id) = new_store(&path).await;
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
     let mut bodies: Vec<Vec<String>> = Vec::new();
     let clock = std::time::Instant::now();
@@ -248,26 +261,11 @@ enum Crowd {
 /// template, and prints the writer's time per article: a crowd that shares a fingerprint must
 /// cost about what distinct articles cost.
 async fn crowd(size: usize) {
-    use gleaner::store::{self, SourceSpec, writer::Writer};
     println!("\n{size} new articles into an empty database:");
     let mut baseline = None;
     for kind in [Crowd::Distinct, Crowd::Identical, Crowd::Template] {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bench.db");
-        let writer = Writer::start(
-            store::open_for_writing(&path).unwrap(),
-            dedup::NearDuplicates::default(),
-        )
-        .unwrap();
-        let handle = writer.handle();
-        let synced = handle
-            .sync_sources(vec![SourceSpec {
-                url: "https://bench.example/feed".into(),
-                name: None,
-            }])
-            .await
-            .unwrap();
-        let source_id = synced.sources[0].id;
+        let (writer, handle, source_id) = new_store(&dir.path().join("bench.db")).await;
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
         // Digits would count as figures: the template's words are letters only.
         let template: Vec<String> = random_body(&mut rng)

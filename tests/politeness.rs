@@ -7,19 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Reply, TestServer, Workspace, count, rss, run, stderr, stdout};
+use common::{Reply, TestServer, Workspace, count, rss, run, stderr, stdout, tagged_feed as feed};
 
 const DATE: &str = "Fri, 03 Feb 2023 10:00:00 +0000";
-
-fn feed(tag: &str) -> Reply {
-    Reply::feed(rss(&[(
-        tag,
-        &format!("https://example.org/{tag}"),
-        tag,
-        DATE,
-        "<p>x</p>",
-    )]))
-}
 
 fn source_row(
     ws: &Workspace,

@@ -8,25 +8,14 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Reply, TestServer, Workspace, count, rss, stderr, stdout};
+use common::{Reply, TestServer, Workspace, count, stderr, stdout, tagged_feed as feed};
 use gleaner::fetch::address::TEST_PUBLIC_ADDRESSES;
 
-const DATE: &str = "Fri, 03 Feb 2023 10:00:00 +0000";
 /// The loopback address counted public, where the "public" feeds are served.
 const PUBLIC_IP: &str = "127.0.0.2";
 /// More polls than `store::poll::REDIRECT_POLLS_TO_MOVE` (3), which moves a source.
 const POLLS_PAST_A_MOVE: usize = 4;
 const ADVICE: &str = "set allow_private = true on the source to allow it";
-
-fn feed(tag: &str) -> Reply {
-    Reply::feed(rss(&[(
-        tag,
-        &format!("https://example.org/{tag}"),
-        tag,
-        DATE,
-        "<p>x</p>",
-    )]))
-}
 
 /// Writes a configuration with no gap between requests and these (name, url, allow_private).
 fn write_config(ws: &Workspace, sources: &[(&str, &str, bool)]) {

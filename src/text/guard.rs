@@ -37,10 +37,22 @@ pub(super) fn markup_end(html: &str) -> usize {
         {
             return at;
         }
+        model.take(token, &mut lexer);
+        if model.stack.len() > MAX_NESTING || model.work > MAX_WORK {
+            return at;
+        }
+    }
+    html.len()
+}
+
+impl Model {
+    /// Follows one token as the tree builder would; the raw text of a `<script>`, `<textarea>`
+    /// and the like is skipped in `lexer`, as the tokenizer does.
+    fn take<'a>(&mut self, token: Token<'a>, lexer: &mut Lexer<'a>) {
         match token {
-            Token::Text(text) => model.text(text),
-            Token::Comment => model.work += 1,
-            Token::End { name } => model.end(name_id(name)),
+            Token::Text(text) => self.text(text),
+            Token::Comment => self.work += 1,
+            Token::End { name } => self.end(name_id(name)),
             Token::Start {
                 name,
                 self_closing,
@@ -49,22 +61,17 @@ pub(super) fn markup_end(html: &str) -> usize {
             } => {
                 let id = name_id(name);
                 let same_as = name_hash(attributes_text.as_bytes());
-                let raw = model.start(id, self_closing, attributes, same_as);
-                if raw {
+                if self.start(id, self_closing, attributes, same_as) {
                     let content = if id == PLAINTEXT {
                         lexer.skip_rest()
                     } else {
                         lexer.skip_raw_text(name)
                     };
-                    model.work += 1 + breaks(content);
+                    self.work += 1 + breaks(content);
                 }
             }
         }
-        if model.stack.len() > MAX_NESTING || model.work > MAX_WORK {
-            return at;
-        }
     }
-    html.len()
 }
 
 /// How far past [`MAX_MARKUP_BYTES`] a paragraph's end is looked for.
@@ -694,22 +701,7 @@ mod tests {
         let mut lexer = Lexer::new(html);
         let mut model = Model::default();
         while let Some((_, token)) = lexer.next_token() {
-            match token {
-                Token::Text(t) => model.text(t),
-                Token::Comment => {}
-                Token::End { name } => model.end(name_id(name)),
-                Token::Start {
-                    name,
-                    self_closing,
-                    attributes,
-                    attributes_text,
-                } => {
-                    let same_as = name_hash(attributes_text.as_bytes());
-                    if model.start(name_id(name), self_closing, attributes, same_as) {
-                        lexer.skip_raw_text(name);
-                    }
-                }
-            }
+            model.take(token, &mut lexer);
         }
         model.stack.len()
     }

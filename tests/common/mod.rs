@@ -457,6 +457,17 @@ pub fn rss(items: &[(&str, &str, &str, &str, &str)]) -> String {
     xml
 }
 
+/// A feed of one item whose guid, link path and title are `tag`.
+pub fn tagged_feed(tag: &str) -> Reply {
+    Reply::feed(rss(&[(
+        tag,
+        &format!("https://example.org/{tag}"),
+        tag,
+        "Fri, 03 Feb 2023 10:00:00 +0000",
+        "<p>x</p>",
+    )]))
+}
+
 /// The bundled seed with its one stray empty paragraph collapsed: what gleaner must store.
 pub fn seed_document() -> String {
     let seed = std::fs::read_to_string(fixture("seed/000_84bee846af57b8c6.txt")).unwrap();
