@@ -3,8 +3,12 @@
 //! caching hints and Retry-After) and `file://`. The only module that speaks HTTP. It knows
 //! nothing of feeds: it returns bytes, the validators for next time, or a classified error.
 //!
+//! Also article pages and robots.txt, for full text: the same rules, another `Accept` header and
+//! size cap.
+//!
 //! A redirect may not lead to a loopback, private or link-local address (see [`address`])
-//! unless the source allows it or is on such an address itself.
+//! unless the source allows it or is on such an address itself ([`Reach`]); a URL found in a
+//! document may not be on one at all.
 
 pub mod address;
 
@@ -166,6 +170,63 @@ impl FetchError {
     }
 }
 
+/// Where a fetch may connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Loopback and private addresses too: the source sets `allow_private`.
+    Anywhere,
+    /// A URL the user configured (or one on its host): it may be on a non-public address
+    /// itself, but a redirect from a public address may not lead to one.
+    Configured,
+    /// A URL found in a document (an article's page): public addresses only, on every hop.
+    PublicOnly,
+}
+
+impl Reach {
+    /// The reach of a source's own URL.
+    pub fn of_source(allow_private: bool) -> Reach {
+        if allow_private {
+            Reach::Anywhere
+        } else {
+            Reach::Configured
+        }
+    }
+}
+
+/// What is fetched: it decides the `Accept` header and the size cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Feed,
+    Page,
+    Robots,
+}
+
+/// The most of a robots.txt read: RFC 9309 asks crawlers to parse at least 500 KiB.
+pub const MAX_ROBOTS_BYTES: u64 = 512 * 1024;
+
+impl Resource {
+    fn accept(self) -> &'static str {
+        match self {
+            Resource::Feed => {
+                "application/rss+xml, application/atom+xml, application/feed+json, \
+                 application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+            }
+            Resource::Page => "text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
+            Resource::Robots => "text/plain, */*;q=0.5",
+        }
+    }
+
+    fn max_bytes(self, settings: &FetchSettings) -> u64 {
+        match self {
+            Resource::Feed => settings.max_bytes,
+            Resource::Page => settings
+                .max_bytes
+                .min(crate::extract::MAX_PAGE_BYTES as u64),
+            Resource::Robots => MAX_ROBOTS_BYTES,
+        }
+    }
+}
+
 /// What the fetcher needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
@@ -205,26 +266,105 @@ impl Fetcher {
         })
     }
 
-    /// Fetches `url` (http, https or file), sending `validators` for a conditional GET and
-    /// `user_agent`, each hop waiting for its host's turn in `politeness`. Redirects to
-    /// non-public addresses are refused unless `allow_private` or `url` is on one itself.
+    /// Fetches a feed at `url` (http, https or file), sending `validators` for a conditional
+    /// GET and `user_agent`, each hop waiting for its host's turn in `politeness`. Where it
+    /// may connect is `reach`'s rule.
     pub async fn fetch(
         &self,
         url: &str,
         validators: &Validators,
         user_agent: &str,
-        allow_private: bool,
+        reach: Reach,
         politeness: &Politeness,
     ) -> Result<Fetched, FetchError> {
         if url.starts_with("file:") {
             return self.fetch_file(url).await;
         }
+        self.get(
+            Resource::Feed,
+            url,
+            validators,
+            user_agent,
+            reach,
+            politeness,
+        )
+        .await
+    }
+
+    /// Fetches an article's page (http or https only), capped at the smaller of the
+    /// configured size and what extraction accepts.
+    pub async fn fetch_page(
+        &self,
+        url: &str,
+        user_agent: &str,
+        reach: Reach,
+        politeness: &Politeness,
+    ) -> Result<Body, FetchError> {
+        self.get_body(Resource::Page, url, user_agent, reach, politeness)
+            .await
+    }
+
+    /// Fetches a site's robots.txt, capped at [`MAX_ROBOTS_BYTES`].
+    pub async fn fetch_robots(
+        &self,
+        url: &str,
+        user_agent: &str,
+        reach: Reach,
+        politeness: &Politeness,
+    ) -> Result<Body, FetchError> {
+        self.get_body(Resource::Robots, url, user_agent, reach, politeness)
+            .await
+    }
+
+    async fn get_body(
+        &self,
+        resource: Resource,
+        url: &str,
+        user_agent: &str,
+        reach: Reach,
+        politeness: &Politeness,
+    ) -> Result<Body, FetchError> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(FetchError::new(
+                ErrorClass::Io,
+                format!("{url} is not an http(s) address"),
+            ));
+        }
+        let validators = Validators::default();
+        match self
+            .get(resource, url, &validators, user_agent, reach, politeness)
+            .await?
+        {
+            Fetched::Body(body) => Ok(body),
+            // Only a conditional request gets a 304, and this one sent no validators.
+            Fetched::NotModified { status, meta } => {
+                let mut e =
+                    FetchError::new(ErrorClass::HttpOther, format!("HTTP {status} unasked"));
+                e.status = Some(status);
+                e.meta = Box::new(meta);
+                Err(e)
+            }
+        }
+    }
+
+    async fn get(
+        &self,
+        resource: Resource,
+        url: &str,
+        validators: &Validators,
+        user_agent: &str,
+        reach: Reach,
+        politeness: &Politeness,
+    ) -> Result<Fetched, FetchError> {
         let mut meta = ResponseMeta::default();
         let mut current = url::Url::parse(url)
             .map_err(|e| FetchError::new(ErrorClass::Io, format!("{url} is not a URL: {e}")))?;
         // An IP literal is judged here; a name by the guarded client's resolver, below.
-        let mut open =
-            allow_private || literal_ip(&current).is_some_and(|ip| !self.rules.is_public(ip));
+        let mut open = match reach {
+            Reach::Anywhere => true,
+            Reach::Configured => literal_ip(&current).is_some_and(|ip| !self.rules.is_public(ip)),
+            Reach::PublicOnly => false,
+        };
         // Whether the configured URL answered from a public address: a source there is never
         // moved onto a non-public one.
         let mut origin_public = true;
@@ -236,7 +376,8 @@ impl Fetcher {
                 e.meta = Box::new(meta.clone());
                 e
             };
-            // Only a redirect can be refused: a configured URL on a non-public address is open.
+            // A configured URL on a non-public address is open: only a redirect from it, or a
+            // URL found in a document, can be refused here.
             if !open
                 && let Some(ip) = literal_ip(&current)
                 && let Some(kind) = self.rules.kind(ip)
@@ -245,18 +386,21 @@ impl Fetcher {
                 let refusal = NotPublic {
                     refused: vec![(ip, kind)],
                 };
-                return Err(at_host(refused(&current, &refusal), &meta));
+                return Err(at_host(refused(&current, hop, &refusal), &meta));
             }
             let sent = {
                 let _turn = politeness.acquire(&host).await;
                 let send = |client: &reqwest::Client| {
                     client
                         .get(current.clone())
-                        .headers(request_headers(validators, user_agent))
+                        .headers(request_headers(validators, user_agent, resource))
                         .send()
                 };
                 let mut sent = send(if open { &self.open } else { &self.guarded }).await;
-                if hop == 0 && !open && sent.as_ref().err().and_then(not_public).is_some() {
+                if hop == 0
+                    && reach == Reach::Configured
+                    && sent.as_ref().err().and_then(not_public).is_some()
+                {
                     // The configured host resolves only to non-public addresses: an intranet
                     // feed, which its user chose. One more lookup, for such sources only.
                     open = true;
@@ -269,7 +413,7 @@ impl Fetcher {
                 Err(e) => {
                     if let Some(refusal) = not_public(&e) {
                         meta.first_hop_stays |= hop == 1;
-                        return Err(at_host(refused(&current, refusal), &meta));
+                        return Err(at_host(refused(&current, hop, refusal), &meta));
                     }
                     // Where an open client failed to go is not known: not somewhere to move.
                     meta.first_hop_stays |= hop == 1 && open && origin_public;
@@ -358,7 +502,7 @@ impl Fetcher {
                 etag: header_text(headers, ETAG),
                 last_modified: header_text(headers, LAST_MODIFIED),
             };
-            let max = self.settings.max_bytes;
+            let max = resource.max_bytes(&self.settings);
             if response.content_length().is_some_and(|len| len > max) {
                 return Err(at_host(too_large(max, status), &meta));
             }
@@ -476,11 +620,12 @@ fn not_public(error: &reqwest::Error) -> Option<&NotPublic> {
     None
 }
 
-fn refused(target: &url::Url, refusal: &NotPublic) -> FetchError {
+fn refused(target: &url::Url, hop: usize, refusal: &NotPublic) -> FetchError {
+    let what = if hop == 0 { "" } else { "redirect to " };
     FetchError::new(
         ErrorClass::PrivateAddress,
         format!(
-            "redirect to {target} {}; set allow_private = true on the source to allow it",
+            "{what}{target} {}; set allow_private = true on the source to allow it",
             refusal.describe()
         ),
     )
@@ -497,7 +642,7 @@ fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option
         .map(|v| v.trim().to_owned())
 }
 
-fn request_headers(validators: &Validators, user_agent: &str) -> HeaderMap {
+fn request_headers(validators: &Validators, user_agent: &str, resource: Resource) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Some(etag) = validators.etag.as_deref().and_then(header_value) {
         headers.insert(IF_NONE_MATCH, etag);
@@ -510,10 +655,7 @@ fn request_headers(validators: &Validators, user_agent: &str) -> HeaderMap {
     }
     headers.insert(
         reqwest::header::ACCEPT,
-        HeaderValue::from_static(
-            "application/rss+xml, application/atom+xml, application/feed+json, \
-             application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5",
-        ),
+        HeaderValue::from_static(resource.accept()),
     );
     headers
 }

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 
 use crate::dedup;
 use crate::feed::{self, FeedHints};
-use crate::fetch::{Body, ErrorClass, FetchError, Fetched, Fetcher, ResponseMeta, Validators};
+use crate::fetch::{
+    Body, ErrorClass, FetchError, Fetched, Fetcher, Reach, ResponseMeta, Validators,
+};
 use crate::politeness::Politeness;
 use crate::render;
 use crate::schedule::{self, Hints, Plan, Policy};
@@ -54,7 +56,7 @@ pub async fn poll(fetcher: &Fetcher, politeness: &Politeness, source: &SourceToP
             &source.url,
             &source.validators,
             &source.user_agent,
-            source.allow_private,
+            Reach::of_source(source.allow_private),
             politeness,
         )
         .await;
