@@ -83,6 +83,7 @@ fn item_of(n: usize, paragraphs: &[String]) -> gleaner::render::Rendered {
         document: gleaner::text::document("2026-11-25", &title, &body),
         title,
         published_at: None,
+        revised_at: None,
         date: "2026-11-25".into(),
         body,
     }
@@ -136,6 +137,7 @@ fn record(source_id: i64, items: Vec<dedup::Item>) -> gleaner::store::PollRecord
             site_url: None,
             hints: Default::default(),
             items,
+            pages: Vec::new(),
             identity_fallback: None,
         },
     }

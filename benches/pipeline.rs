@@ -2,6 +2,8 @@
 //! from files: `cargo bench --bench pipeline` (set GLEANER_BENCH_FEEDS / GLEANER_BENCH_ITEMS to
 //! change the size). Prints items per second for each stage and the peak memory of the process.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -10,13 +12,6 @@ use gleaner::config::Config;
 use gleaner::daemon::Daemon;
 use gleaner::{dedup, feed, render};
 use tokio_util::sync::CancellationToken;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A feed of `items` items of a few HTML paragraphs each; every item unique across the corpus.
 fn generate_feed(feed: usize, items: usize) -> String {
@@ -102,25 +97,12 @@ fn generate_feed(feed: usize, items: usize) -> String {
     xml
 }
 
-fn peak_memory_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` probes bench targets this way.
     }
-    let feeds = env_number("GLEANER_BENCH_FEEDS", 3_000);
-    let items_per_feed = env_number("GLEANER_BENCH_ITEMS", 34);
+    let feeds = common::env_number("GLEANER_BENCH_FEEDS", 3_000);
+    let items_per_feed = common::env_number("GLEANER_BENCH_ITEMS", 34);
     let total = feeds * items_per_feed;
     let dir = tempfile::tempdir().expect("a temporary folder");
     println!(
@@ -227,5 +209,5 @@ fn main() {
     println!("warm pass (all {unchanged} feeds unchanged, recognised by hash): {warm:.2} s");
     let db_size = std::fs::metadata(dir.path().join("bench.db")).map_or(0, |m| m.len());
     println!("database: {:.1} MB", db_size as f64 / 1e6);
-    println!("peak memory (VmHWM): {:.0} MiB", peak_memory_mib());
+    println!("peak memory (VmHWM): {:.0} MiB", common::peak_memory_mib());
 }

@@ -206,6 +206,17 @@ pub fn sources(database: &Path) -> anyhow::Result<()> {
             if let Some(reason) = &s.identity_reason {
                 writeln!(out, "{:>70}  items told apart by their links: {reason}", "")?;
             }
+            if s.pages_last_day > 0 {
+                write!(
+                    out,
+                    "{:>70}  pages (last day): {} fetched, {} full text",
+                    "", s.pages_last_day, s.full_text_last_day
+                )?;
+                match &s.page_failures_last_day {
+                    Some(reasons) => writeln!(out, "; feed text kept: {reasons}")?,
+                    None => writeln!(out)?,
+                }
+            }
         }
         Ok(())
     })

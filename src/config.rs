@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 use crate::dedup::{MAX_NEAR_DISTANCE, NearDuplicates, TrackingParams};
+use crate::full_text::FullText;
 
 /// Where the daemon looks when neither `--config` nor `GLEANER_CONFIG` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/gleaner.toml";
@@ -55,6 +56,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Cap on the decompressed size of one feed.
     pub max_feed_bytes: u64,
+    /// When an item's article page is fetched for its full text, unless a source says.
+    pub full_text: FullText,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -78,6 +81,8 @@ pub struct SourceConfig {
     pub timezone: Option<chrono_tz::Tz>,
     /// Let redirects and pages of this source reach loopback and private addresses.
     pub allow_private: bool,
+    /// Overrides the global `full_text`.
+    pub full_text: Option<FullText>,
 }
 
 /// A configuration that cannot be used, with the place of the mistake when there is one.
@@ -126,6 +131,8 @@ struct RawConfig {
     connect_timeout: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     max_feed_bytes: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "full_text_opt")]
+    full_text: Option<FullText>,
     #[serde(default)]
     hosts: std::collections::BTreeMap<String, RawHost>,
     #[serde(default)]
@@ -150,6 +157,8 @@ struct RawSource {
     timezone: Option<chrono_tz::Tz>,
     #[serde(default)]
     allow_private: bool,
+    #[serde(default, deserialize_with = "full_text_opt")]
+    full_text: Option<FullText>,
 }
 
 impl Config {
@@ -349,6 +358,7 @@ impl Config {
                 user_agent: source.user_agent.map(check_user_agent).transpose()?,
                 timezone: source.timezone,
                 allow_private: source.allow_private,
+                full_text: source.full_text,
             });
         }
 
@@ -371,8 +381,14 @@ impl Config {
             connect_timeout,
             timeout,
             max_feed_bytes,
+            full_text: raw.full_text.unwrap_or_default(),
             sources,
         })
+    }
+
+    /// The full-text rule of `source`.
+    pub fn full_text_of(&self, source: &SourceConfig) -> FullText {
+        source.full_text.unwrap_or(self.full_text)
     }
 
     /// The user agent sent for `source`.
@@ -603,6 +619,15 @@ fn timezone_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<chrono_tz::Tz>
     text.trim().parse::<chrono_tz::Tz>().map(Some).map_err(|_| {
         serde::de::Error::custom(format!(
             "unknown time zone {text:?}: expected an IANA name such as Europe/Paris or UTC"
+        ))
+    })
+}
+
+fn full_text_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<FullText>, D::Error> {
+    let text = String::deserialize(d)?;
+    FullText::parse(text.trim()).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "`full_text` is \"auto\", \"always\" or \"never\", got {text:?}"
         ))
     })
 }

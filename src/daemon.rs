@@ -20,9 +20,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, SourceConfig};
 use crate::dedup::TrackingParams;
 use crate::fetch::{FetchSettings, Fetcher};
+use crate::full_text::{FullText, Pages};
 use crate::notify::{self, Notifier};
 use crate::pipeline::{self, SourceToPoll};
 use crate::politeness::Politeness;
+use crate::robots::RobotsCache;
 use crate::schedule::{Plan, Policy, Reason};
 use crate::source::SourceState;
 use crate::store::writer::{Pruned, Retention, Writer};
@@ -75,6 +77,13 @@ impl std::fmt::Display for PollSummary {
                 if self.counts.removed > 0 {
                     write!(f, ", {} removed by retention", self.counts.removed)?;
                 }
+                if self.counts.pages > 0 {
+                    write!(
+                        f,
+                        ", {} pages fetched, {} with full text",
+                        self.counts.pages, self.counts.full_text
+                    )?;
+                }
                 Ok(())
             }
         }
@@ -88,6 +97,7 @@ struct PollSettings {
     user_agent: String,
     timezone: Option<chrono_tz::Tz>,
     allow_private: bool,
+    full_text: FullText,
     policy: Policy,
 }
 
@@ -98,6 +108,7 @@ impl PollSettings {
             user_agent: config.user_agent_of(source).to_owned(),
             timezone: source.timezone,
             allow_private: source.allow_private,
+            full_text: config.full_text_of(source),
             policy: Policy {
                 pinned: source.interval,
                 start: config.interval,
@@ -142,6 +153,8 @@ pub struct Daemon {
     limit: Arc<Semaphore>,
     writer: Writer,
     reader: Arc<Mutex<Reader>>,
+    /// robots.txt per site and the database's answers, for the page stage.
+    pages: Arc<Pages>,
     held: HashMap<i64, Held>,
     /// The exact next-poll times this daemon planned: the database keeps whole seconds, and a
     /// stored time that is still ours is refined by this (any other value in the database wins).
@@ -212,6 +225,7 @@ impl Daemon {
         };
         let path = config.database.clone();
         let reader = tokio::task::spawn_blocking(move || Reader::open(&path)).await??;
+        let reader = Arc::new(Mutex::new(reader));
         let politeness = Arc::new(politeness_of(&config));
         for (host, until) in &synced.host_blocks {
             politeness.block_host(host, *until);
@@ -234,7 +248,11 @@ impl Daemon {
             synced: synced.sources,
             politeness,
             writer,
-            reader: Arc::new(Mutex::new(reader)),
+            pages: Arc::new(Pages {
+                robots: RobotsCache::new(),
+                reader: Arc::clone(&reader),
+            }),
+            reader,
             held: HashMap::new(),
             planned: HashMap::new(),
             tally: Tally::default(),
@@ -304,6 +322,7 @@ impl Daemon {
             site_url: state.site_url.clone(),
             identity_basis: state.identity_basis,
             tracking: Arc::clone(&self.tracking),
+            full_text: settings.full_text,
         }
     }
 
@@ -511,6 +530,7 @@ impl Daemon {
     fn spawn_poll(&self, source: SourceToPoll, set: &mut PollSet) {
         let fetcher = self.fetcher.clone();
         let politeness = Arc::clone(&self.politeness);
+        let pages = Arc::clone(&self.pages);
         let writer = self.writer.handle();
         let limit = Arc::clone(&self.limit);
         set.spawn(async move {
@@ -520,8 +540,10 @@ impl Daemon {
             // failed poll of one source, recorded like any other error.
             let polled = {
                 let source = source.clone();
-                tokio::spawn(async move { pipeline::poll(&fetcher, &politeness, &source).await })
-                    .await
+                tokio::spawn(
+                    async move { pipeline::poll(&fetcher, &politeness, &pages, &source).await },
+                )
+                .await
             };
             let record = polled.unwrap_or_else(|e| {
                 pipeline::failure(
@@ -756,6 +778,7 @@ impl Daemon {
     async fn close(self) {
         // The writer must be the last connection to close: only the last one checkpoints the
         // WAL into the database and removes it.
+        drop(self.pages);
         drop(self.reader);
         let writer = self.writer;
         if tokio::task::spawn_blocking(move || writer.close())
@@ -825,6 +848,8 @@ fn log_summary(summary: &PollSummary) {
             new = summary.counts.new,
             updated = summary.counts.updated,
             near_duplicates = summary.counts.near_duplicates,
+            pages = summary.counts.pages,
+            full_text = summary.counts.full_text,
             items = summary.counts.seen,
             not_modified = summary.not_modified,
             "polled"

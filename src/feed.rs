@@ -21,6 +21,8 @@ pub struct Entry {
     pub title: Option<String>,
     /// The first of published and updated, in the publisher's own UTC offset.
     pub published: Option<DateTime<FixedOffset>>,
+    /// When the publisher last changed the item: its updated time, else its published time.
+    pub updated: Option<DateTime<FixedOffset>>,
     /// Full content when it has text, else the summary.
     pub body: Option<Body>,
 }
@@ -163,6 +165,7 @@ pub fn parse(
         .into_iter()
         .map(|e| {
             let published = e.published.or(e.updated).and_then(timestamp_of);
+            let updated = e.updated.or(e.published).and_then(timestamp_of);
             let content = e.content.and_then(|c| {
                 let is_text = c.content_type.essence().to_string() == "text/plain";
                 c.body.map(|b| make_body(b, is_text && !markup_everywhere))
@@ -176,6 +179,7 @@ pub fn parse(
                 link: web_link(&e.links, base.as_ref()),
                 title: e.title.map(|t| t.content).and_then(non_empty),
                 published,
+                updated,
                 body: content.filter(has_text).or(summary.filter(has_text)),
             }
         })

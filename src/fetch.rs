@@ -388,8 +388,10 @@ impl Fetcher {
                 };
                 return Err(at_host(refused(&current, hop, &refusal), &meta));
             }
+            // Held until this hop's body is read (or the hop ends): `per_host` counts requests
+            // whose bodies are still downloading, not only those waiting for a response head.
+            let turn = politeness.acquire(&host).await;
             let sent = {
-                let _turn = politeness.acquire(&host).await;
                 let send = |client: &reqwest::Client| {
                     client
                         .get(current.clone())
@@ -470,6 +472,8 @@ impl Fetcher {
                     ));
                 }
                 current = target;
+                // The next hop waits for its own host's turn.
+                drop(turn);
                 continue;
             }
             meta.max_age = max_age(headers);
@@ -518,6 +522,7 @@ impl Fetcher {
                 }
                 bytes.extend_from_slice(&chunk);
             }
+            drop(turn);
             return Ok(Fetched::Body(Body {
                 status: Some(status.as_u16()),
                 bytes,

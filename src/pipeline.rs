@@ -1,5 +1,5 @@
-//! One poll of one source through every stage: fetch (politely), parse, render, identify, then
-//! plan the next poll, ending in a [`PollRecord`] for the store. No SQL and no HTTP here: each
+//! One poll of one source through every stage: fetch (politely), parse, render, identify, fetch
+//! the pages of teasers (`full_text`), then plan the next poll, ending in a [`PollRecord`] for the store. No SQL and no HTTP here: each
 //! stage's module owns its part; this is only the wiring, and it never fails: every error
 //! becomes a record.
 
@@ -12,6 +12,7 @@ use crate::feed::{self, FeedHints};
 use crate::fetch::{
     Body, ErrorClass, FetchError, Fetched, Fetcher, Reach, ResponseMeta, Validators,
 };
+use crate::full_text::{self, FullText, PageSource, Pages};
 use crate::politeness::Politeness;
 use crate::render;
 use crate::schedule::{self, Hints, Plan, Policy};
@@ -39,6 +40,8 @@ pub struct SourceToPoll {
     pub site_url: Option<String>,
     pub identity_basis: dedup::IdentityBasis,
     pub tracking: std::sync::Arc<dedup::TrackingParams>,
+    /// When its items' pages are fetched for their full text.
+    pub full_text: FullText,
 }
 
 impl SourceToPoll {
@@ -48,7 +51,12 @@ impl SourceToPoll {
 }
 
 /// Polls `source` once and says what to write.
-pub async fn poll(fetcher: &Fetcher, politeness: &Politeness, source: &SourceToPoll) -> PollRecord {
+pub async fn poll(
+    fetcher: &Fetcher,
+    politeness: &Politeness,
+    pages: &Pages,
+    source: &SourceToPoll,
+) -> PollRecord {
     let started_at = Utc::now();
     let clock = Instant::now();
     let fetched = fetcher
@@ -78,7 +86,26 @@ pub async fn poll(fetcher: &Fetcher, politeness: &Politeness, source: &SourceToP
                 politeness.network_ok(Utc::now());
             }
             let meta = body.meta.clone();
-            let outcome = outcome_of_body(source, body).await;
+            let mut outcome = outcome_of_body(source, body).await;
+            if let PollOutcome::Parsed {
+                items,
+                pages: fetched,
+                validators,
+                body_hash,
+                ..
+            } = &mut outcome
+            {
+                let completed =
+                    full_text::complete(fetcher, politeness, pages, page_source(source), items)
+                        .await;
+                *fetched = completed.records;
+                if completed.pending {
+                    // Pages are left to fetch: the next poll must read this document again,
+                    // not skip it as unchanged (304 or the same bytes).
+                    *validators = Validators::default();
+                    body_hash.clear();
+                }
+            }
             let next = match &outcome {
                 PollOutcome::Parsed { items, hints, .. } => {
                     let published: Vec<DateTime<Utc>> = items
@@ -108,6 +135,18 @@ pub async fn poll(fetcher: &Fetcher, politeness: &Politeness, source: &SourceToP
         validators_sent: source.validators.clone(),
         meta,
         outcome,
+    }
+}
+
+fn page_source(source: &SourceToPoll) -> PageSource<'_> {
+    PageSource {
+        id: source.id,
+        url: &source.url,
+        user_agent: &source.user_agent,
+        allow_private: source.allow_private,
+        mode: source.full_text,
+        timezone: source.timezone,
+        tracking: &source.tracking,
     }
 }
 
@@ -322,6 +361,7 @@ pub fn parse_and_render(source: &SourceToPoll, body: Body, body_hash: String) ->
                 site_url: parsed.site_url,
                 hints: parsed.hints,
                 items: identified.items,
+                pages: Vec::new(),
                 identity_fallback: identified.fallback,
             }
         }

@@ -15,6 +15,9 @@ pub struct Rendered {
     pub link: Option<String>,
     pub title: String,
     pub published_at: Option<DateTime<Utc>>,
+    /// When the publisher last changed the item, as the feed says (its updated time, else its
+    /// published time): a new value is a new revision of the article.
+    pub revised_at: Option<DateTime<Utc>>,
     /// `YYYY-MM-DD`.
     pub date: String,
     pub body: String,
@@ -47,6 +50,7 @@ pub fn render_entry(
         link: entry.link.clone(),
         title,
         published_at: published.map(|p| p.with_timezone(&Utc)),
+        revised_at: entry.updated.map(|u| u.to_utc()),
         date,
         body,
         document,
@@ -138,6 +142,7 @@ mod tests {
                 link: None,
                 title: Some("t".into()),
                 published: Some(fixed(published)),
+                updated: None,
                 body: None,
             };
             let r = render_entry(&entry, None, seen);
@@ -161,6 +166,7 @@ mod tests {
             link: None,
             title: None,
             published: None,
+            updated: None,
             body: None,
         };
         let seen = DateTime::parse_from_rfc3339("2024-05-06T10:00:00Z")
@@ -178,6 +184,7 @@ mod tests {
             link: Some("http://www.example.org/a?utm_source=rss".into()),
             title: Some("A &amp; B".into()),
             published: Some(at("Fri, 03 Feb 2023 10:00:00 +0000")),
+            updated: None,
             body: Some(Body::Text("x <b>not bold</b>\nsecond".into())),
         };
         let r = render_entry(&entry, None, Utc::now());

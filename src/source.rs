@@ -146,7 +146,8 @@ impl SourceState {
                         ..
                     } => {
                         self.validators = validators.clone();
-                        self.body_hash = Some(body_hash.clone());
+                        // Empty when the document must be read again (pages left to fetch).
+                        self.body_hash = Some(body_hash.clone()).filter(|h| !h.is_empty());
                         if feed_title.is_some() {
                             self.title = feed_title.clone();
                         }
@@ -231,6 +232,7 @@ mod tests {
             site_url: None,
             hints: FeedHints::default(),
             items: Vec::new(),
+            pages: Vec::new(),
             identity_fallback: None,
         }));
         assert_eq!(state.consecutive_errors, 0);

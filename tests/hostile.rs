@@ -34,6 +34,7 @@ fn render_timed(what: &str, html: &str) -> (String, Duration) {
         link: None,
         title: Some("Title".into()),
         published: None,
+        updated: None,
         body: Some(feed::Body::Html(html.to_owned())),
     };
     let started = Instant::now();

@@ -420,6 +420,7 @@ mod tests {
             link: link.map(str::to_owned),
             title: title.to_owned(),
             published_at: None,
+            revised_at: None,
             date: "2024-01-01".into(),
             body: format!("Body of {title}."),
             document: String::new(),

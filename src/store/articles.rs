@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::pages::{self, PageRecord, Stored};
 use super::{StoreError, timestamp};
 use crate::dedup::simhash::{self, BandIndex};
 use crate::dedup::{self, Item, NearDuplicates};
@@ -26,6 +27,8 @@ pub(super) struct Filed {
     pub new: u64,
     pub updated: u64,
     pub near_duplicates: u64,
+    /// Articles whose body became their page's text (new ones and teasers replaced).
+    pub full_text: u64,
     /// Items not stored again because retention removed their article.
     pub removed: u64,
     /// Why the source's guids cannot be trusted, when filing showed it (a guid that changed
@@ -40,16 +43,32 @@ struct Entry {
     content_hash: String,
 }
 
-/// Files every item of one parsed document of source `source_id`. New fingerprints are added
-/// to `recent`, which must hold those of the recent articles of `tx`.
+/// How filing an item changed its (existing) article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    None,
+    /// A new article.
+    Created,
+    /// A teaser's feed text replaced by its page's text: not an edit, so no revision.
+    Switched,
+    /// An edit: the old document is kept in `article_revisions`.
+    Revised,
+}
+
+/// Files every item of one parsed document of source `source_id`, with what fetching their
+/// pages came to (`pages`, by item). New fingerprints are added to `recent`, which must hold
+/// those of the recent articles of `tx`.
 pub(super) fn file_items(
     tx: &Connection,
     source_id: i64,
     items: &[Item],
+    pages: &[PageRecord],
     now: DateTime<Utc>,
     near: &NearDuplicates,
     recent: &mut BandIndex,
 ) -> Result<Filed, StoreError> {
+    let page_of: std::collections::HashMap<usize, &PageRecord> =
+        pages.iter().map(|p| (p.item, p)).collect();
     let now_text = timestamp(now);
     let mut filed = Filed::default();
     let current: HashSet<String> = items.iter().map(|i| i.identity.as_stored()).collect();
@@ -59,7 +78,8 @@ pub(super) fn file_items(
     let mut touch_entry =
         tx.prepare_cached("UPDATE entries SET last_seen_at = ?2 WHERE id = ?1")?;
     let mut window_start: Option<i64> = None;
-    for item in items {
+    for (index, item) in items.iter().enumerate() {
+        let page = page_of.get(&index).copied();
         let identity = item.identity.as_stored();
         let mut known: Option<Entry> = find_entry
             .query_row(params![source_id, identity], |r| {
@@ -88,17 +108,26 @@ pub(super) fn file_items(
             }
         }
         match known {
-            Some(entry) if entry.content_hash == item.content_hash => {
+            Some(entry) if entry.content_hash == item.content_hash && page.is_none() => {
                 touch_entry.execute(params![entry.id, now_text])?;
             }
             Some(entry) => {
-                if revise_article(tx, entry.article_id, item, &now_text)? {
-                    filed.updated += 1;
-                }
+                let change = update_article(tx, entry.article_id, item, page, true, &now_text)?;
+                filed.count(change, entry.article_id, item, recent);
                 tx.prepare_cached(
                     "UPDATE entries SET content_hash = ?2, last_seen_at = ?3, link = ?4 WHERE id = ?1",
                 )?
                 .execute(params![entry.id, item.content_hash, now_text, item.rendered.link])?;
+                if let Some(page) = page {
+                    pages::record(
+                        tx,
+                        source_id,
+                        entry.article_id,
+                        page,
+                        stored(page, change),
+                        true,
+                    )?;
+                }
             }
             None => {
                 if was_removed(tx, source_id, &identity, item)? {
@@ -107,10 +136,22 @@ pub(super) fn file_items(
                 }
                 let (article_id, created) = match same_url {
                     Some(id) => (id, false),
-                    None => find_or_create_article(tx, item, &now_text)?,
+                    None => find_or_create_article(tx, item, page, &now_text)?,
                 };
+                let change = if created {
+                    Change::Created
+                } else {
+                    let change = update_article(tx, article_id, item, page, false, &now_text)?;
+                    filed.count(change, article_id, item, recent);
+                    change
+                };
+                if let Some(page) = page {
+                    pages::record(tx, source_id, article_id, page, stored(page, change), false)?;
+                }
                 if created {
                     filed.new += 1;
+                    filed.full_text +=
+                        u64::from(page.is_some_and(|p| p.outcome.feed_body().is_some()));
                     if let Some(hash) = item.simhash {
                         let start = match window_start {
                             Some(id) => id,
@@ -220,14 +261,18 @@ fn was_removed(
 fn find_or_create_article(
     tx: &Connection,
     item: &Item,
+    page: Option<&PageRecord>,
     now: &str,
 ) -> Result<(i64, bool), StoreError> {
     let r = &item.rendered;
+    let feed_body = page.and_then(|p| p.outcome.feed_body());
     let inserted: Option<i64> = tx
         .prepare_cached(
             "INSERT INTO articles (key, url, canonical_url, title, published_at, date, body,
-                                   document, content_hash, first_seen_at, updated_at, simhash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
+                                   document, content_hash, first_seen_at, updated_at, simhash,
+                                   body_origin, feed_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11,
+                     CASE WHEN ?12 IS NULL THEN 'feed' ELSE 'page' END, ?12)
              ON CONFLICT (key) DO NOTHING
              RETURNING id",
         )?
@@ -243,7 +288,8 @@ fn find_or_create_article(
                 r.document,
                 item.content_hash,
                 now,
-                item.simhash.map(simhash::to_stored)
+                item.simhash.map(simhash::to_stored),
+                feed_body
             ],
             |row| row.get(0),
         )
@@ -332,52 +378,140 @@ fn link_near_duplicate(
     Ok(false)
 }
 
-/// Applies an edit: the current document goes to `article_revisions` and the article takes the
-/// new text. Returns false when there is nothing to revise: the article already has this text
-/// (another source's copy), or it differs only in white space.
-fn revise_article(
+impl Filed {
+    fn count(&mut self, change: Change, article_id: i64, item: &Item, recent: &mut BandIndex) {
+        match change {
+            Change::None | Change::Created => {}
+            Change::Revised => self.updated += 1,
+            Change::Switched => {
+                self.full_text += 1;
+                // A teaser too short to fingerprint has a fingerprint now: later articles are
+                // compared with it.
+                if let Some(hash) = item.simhash {
+                    recent.insert(article_id, hash);
+                }
+            }
+        }
+    }
+}
+
+/// What `page_fetches.outcome` says of a page, given what it changed.
+fn stored(page: &PageRecord, change: Change) -> Stored {
+    match (&page.outcome, change) {
+        (pages::PageOutcome::Extracted { .. }, Change::None) => Stored::Unchanged,
+        (pages::PageOutcome::Extracted { .. }, _) => Stored::Extracted,
+        (pages::PageOutcome::KeptFeed { retry: true, .. }, _) => Stored::Deferred,
+        (pages::PageOutcome::KeptFeed { retry: false, .. }, _) => Stored::KeptFeed,
+    }
+}
+
+/// The article as `update_article` needs it.
+struct Current {
+    content_hash: String,
+    revision: i64,
+    title: String,
+    body: String,
+    document: String,
+    date: String,
+    from_page: bool,
+    simhash: Option<i64>,
+}
+
+/// Applies an item (with its page, when one was fetched) to its existing article. `own`: the
+/// article is this item's (the entry was known); otherwise the item is another source's copy,
+/// which never revises the article but may give a teaser its page's text.
+///
+/// - The page's text replacing the feed's text is a switch, not an edit: no revision.
+/// - Once the body is the page's, a feed edit changes `feed_body` only (and the title, as an
+///   edit, when that changed); a new page text is an edit.
+/// - Otherwise, an edit: the current document goes to `article_revisions` and the article
+///   takes the new text, unless it differs only in white space, or the article already has
+///   this text (another source's copy).
+fn update_article(
     tx: &Connection,
     article_id: i64,
     item: &Item,
+    page: Option<&PageRecord>,
+    own: bool,
     now: &str,
-) -> Result<bool, StoreError> {
-    let (current_hash, revision, title, body, document, date): (
-        String,
-        i64,
-        String,
-        String,
-        String,
-        String,
-    ) = tx
+) -> Result<Change, StoreError> {
+    let current = tx
         .prepare_cached(
-            "SELECT content_hash, revision, title, body, document, date FROM articles WHERE id = ?1",
+            "SELECT content_hash, revision, title, body, document, date, body_origin = 'page',
+                    simhash
+             FROM articles WHERE id = ?1",
         )?
         .query_row([article_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            Ok(Current {
+                content_hash: r.get(0)?,
+                revision: r.get(1)?,
+                title: r.get(2)?,
+                body: r.get(3)?,
+                document: r.get(4)?,
+                date: r.get(5)?,
+                from_page: r.get(6)?,
+                simhash: r.get(7)?,
+            })
         })?;
     let r = &item.rendered;
-    if current_hash == item.content_hash
-        || (dedup::same_words(&title, &r.title) && dedup::same_words(&body, &r.body))
-    {
-        return Ok(false);
+    // Some(feed's text) when the item's body is its page's text.
+    let page_text = page.and_then(|p| p.outcome.feed_body());
+    let switch = page_text.is_some() && !current.from_page;
+    if !own && !switch {
+        return Ok(Change::None);
     }
-    tx.prepare_cached(
-        "INSERT INTO article_revisions (article_id, revision, title, document, replaced_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![article_id, revision, title, document, now])?;
-    // An undated item keeps the date it was first seen on, not the day of the edit.
-    let (date, new_document) = match r.published_at {
-        Some(_) => (r.date.as_str(), r.document.clone()),
-        None => (
-            date.as_str(),
-            crate::text::document(&date, &r.title, &r.body),
+    if page_text.is_none() && current.content_hash == item.content_hash {
+        return Ok(Change::None);
+    }
+    let (body, feed_body, fingerprint) = match page_text {
+        Some(feed_body) => (
+            r.body.as_str(),
+            Some(feed_body),
+            item.simhash.map(simhash::to_stored),
         ),
+        // The page's text stays; the feed's teaser is what changed.
+        None if current.from_page => (
+            current.body.as_str(),
+            Some(r.body.as_str()),
+            current.simhash,
+        ),
+        None => (r.body.as_str(), None, item.simhash.map(simhash::to_stored)),
     };
+    let same_text =
+        dedup::same_words(&current.title, &r.title) && dedup::same_words(&current.body, body);
+    let change = if switch {
+        Change::Switched
+    } else if same_text {
+        tx.prepare_cached(
+            "UPDATE articles SET feed_body = ?2 WHERE id = ?1 AND body_origin = 'page'",
+        )?
+        .execute(params![article_id, feed_body])?;
+        return Ok(Change::None);
+    } else {
+        tx.prepare_cached(
+            "INSERT INTO article_revisions (article_id, revision, title, document, replaced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            article_id,
+            current.revision,
+            current.title,
+            current.document,
+            now
+        ])?;
+        Change::Revised
+    };
+    // An undated item keeps the date it was first seen on, not the day of the edit.
+    let date = match r.published_at {
+        Some(_) => r.date.as_str(),
+        None => current.date.as_str(),
+    };
+    let document = crate::text::document(date, &r.title, body);
     tx.prepare_cached(
         "UPDATE articles SET title = ?2, published_at = coalesce(?3, published_at), date = ?4,
                 body = ?5, document = ?6, content_hash = ?7, updated_at = ?8,
-                revision = revision + 1, simhash = ?9
+                revision = revision + ?9, simhash = ?10,
+                body_origin = CASE WHEN ?11 IS NULL THEN 'feed' ELSE 'page' END, feed_body = ?11
          WHERE id = ?1",
     )?
     .execute(params![
@@ -385,13 +519,15 @@ fn revise_article(
         r.title,
         r.published_at.map(timestamp),
         date,
-        r.body,
-        new_document,
+        body,
+        document,
         item.content_hash,
         now,
-        item.simhash.map(simhash::to_stored)
+        i64::from(change == Change::Revised),
+        fingerprint,
+        feed_body,
     ])?;
-    Ok(true)
+    Ok(change)
 }
 
 /// Articles removed in one transaction at most, so the write lock is never held long.

@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0005_fts_datasette.sql",
         include_str!("../../migrations/0005_fts_datasette.sql"),
     ),
+    (
+        6,
+        "0006_full_text.sql",
+        include_str!("../../migrations/0006_full_text.sql"),
+    ),
 ];
 
 /// Work a migration needs that SQL cannot do, run in the same transaction right after it.

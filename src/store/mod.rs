@@ -8,6 +8,7 @@
 mod articles;
 pub mod lock;
 pub mod migrate;
+mod pages;
 mod poll;
 pub mod writer;
 
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use articles::MIN_LENGTH_RATIO;
+pub use pages::{PageKnown, PageOutcome, PageQuery, PageRecord};
 pub use poll::{PollCounts, PollOutcome, PollRecord, SourceSpec};
 
 use crate::source::SourceState;
@@ -220,6 +222,11 @@ pub struct SourceStatus {
     pub articles: i64,
     /// Why the source's items are told apart by their links, when they are.
     pub identity_reason: Option<String>,
+    /// Pages fetched over the last day, those whose text the articles have, and why the others
+    /// kept their feed's text (`robots 2, http_4xx 1`).
+    pub pages_last_day: i64,
+    pub full_text_last_day: i64,
+    pub page_failures_last_day: Option<String>,
 }
 
 /// One article as exported.
@@ -263,8 +270,9 @@ impl Reader {
             "SELECT s.id, s.url, s.name, s.title, s.status, s.last_polled_at, s.last_success_at,
                     s.next_poll_at, s.next_poll_reason, s.consecutive_errors, s.last_error,
                     (SELECT count(DISTINCT article_id) FROM entries e WHERE e.source_id = s.id),
-                    CASE WHEN s.identity = 'link' THEN s.identity_reason END
-             FROM sources s ORDER BY s.id",
+                    CASE WHEN s.identity = 'link' THEN s.identity_reason END,
+                    p.pages_last_day, p.extracted_last_day, p.reasons_last_day
+             FROM sources s JOIN page_health p ON p.id = s.id ORDER BY s.id",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(SourceStatus {
@@ -281,6 +289,9 @@ impl Reader {
                 last_error: r.get(10)?,
                 articles: r.get(11)?,
                 identity_reason: r.get(12)?,
+                pages_last_day: r.get(13)?,
+                full_text_last_day: r.get(14)?,
+                page_failures_last_day: r.get(15)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -310,6 +321,16 @@ impl Reader {
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
         poll::host_blocks(&self.conn, now)
+    }
+
+    /// What the database knows of the pages of `queries`, items of source `source_id`: which
+    /// were fetched for their revision already (see [`PageKnown`]).
+    pub fn pages_known(
+        &self,
+        source_id: i64,
+        queries: &[PageQuery],
+    ) -> Result<Vec<PageKnown>, StoreError> {
+        pages::known(&self.conn, source_id, queries)
     }
 
     pub fn article_count(&self) -> Result<u64, StoreError> {

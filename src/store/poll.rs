@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::articles;
+use super::pages::PageRecord;
 use super::{StoreError, parse_timestamp, timestamp};
 use crate::dedup::NearDuplicates;
 use crate::dedup::simhash::BandIndex;
@@ -52,6 +53,8 @@ pub enum PollOutcome {
         site_url: Option<String>,
         hints: FeedHints,
         items: Vec<Item>,
+        /// What fetching the pages of some items came to (full text).
+        pages: Vec<PageRecord>,
         /// Why the source's guids cannot be trusted, when this document shows it.
         identity_fallback: Option<String>,
     },
@@ -76,6 +79,10 @@ pub struct PollCounts {
     pub updated: u64,
     /// New articles linked to an earlier one as near-duplicates.
     pub near_duplicates: u64,
+    /// Articles whose body became their page's text.
+    pub full_text: u64,
+    /// Pages fetched.
+    pub pages: u64,
     /// Items not stored again because retention removed them.
     pub removed: u64,
     /// The source's new URL when this poll moved it (a permanent redirect that held).
@@ -208,11 +215,21 @@ pub(super) fn record_poll(
             status,
             bytes,
             items,
+            pages,
             identity_fallback,
             ..
         } => {
-            let filed =
-                articles::file_items(tx, record.source_id, items, record.started_at, near, recent)?;
+            let filed = articles::file_items(
+                tx,
+                record.source_id,
+                items,
+                pages,
+                record.started_at,
+                near,
+                recent,
+            )?;
+            counts.full_text = filed.full_text;
+            counts.pages = pages.len() as u64;
             counts.seen = items.len() as u64;
             counts.new = filed.new;
             counts.updated = filed.updated;

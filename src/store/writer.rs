@@ -10,8 +10,8 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use super::articles;
 use super::poll::{self, PollCounts, PollRecord, SourceSpec};
+use super::{articles, pages};
 use crate::dedup::NearDuplicates;
 use crate::dedup::simhash::BandIndex;
 use crate::source::SourceState;
@@ -185,7 +185,8 @@ fn sync(conn: &mut Connection, specs: &[SourceSpec]) -> Result<Synced, StoreErro
 
 fn prune(conn: &mut Connection, retention: &Retention) -> Result<Pruned, StoreError> {
     let now = Utc::now();
-    let fetches = poll::prune(conn, retention.fetches_before, now)?;
+    let fetches = poll::prune(conn, retention.fetches_before, now)?
+        + pages::prune(conn, retention.fetches_before)?;
     let articles = match &retention.articles_before {
         Some(before) => articles::remove_old_articles(conn, before, now)?,
         None => 0,
