@@ -115,8 +115,8 @@ async fn new_store(
     (writer, handle, source_id)
 }
 
-fn record(source_id: i64, items: Vec<dedup::Item>) -> gleaner::store::PollRecord {
-    use gleaner::store::{PollOutcome, PollRecord};
+fn record(source_id: i64, items: Vec<dedup::Item>) -> gleaner::record::PollRecord {
+    use gleaner::record::{PollOutcome, PollRecord};
     PollRecord {
         source_id,
         url: "https://bench.example/feed".into(),

@@ -24,11 +24,12 @@ use crate::full_text::{FullText, Pages};
 use crate::notify::{self, Notifier};
 use crate::pipeline::{self, SourceToPoll};
 use crate::politeness::Politeness;
+use crate::record::{FailureClass, PollCounts, PollOutcome, PollRecord};
 use crate::robots::RobotsCache;
 use crate::schedule::{Plan, Policy, Reason};
 use crate::source::SourceState;
 use crate::store::writer::{Pruned, Retention, Writer};
-use crate::store::{self, PollCounts, PollOutcome, PollRecord, Reader, SourceSpec, StoreError};
+use crate::store::{self, Reader, SourceSpec, StoreError};
 
 /// How long running polls may take to finish after a stop is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -549,7 +550,7 @@ impl Daemon {
                 pipeline::failure(
                     &source,
                     started_at,
-                    "internal",
+                    FailureClass::Internal,
                     format!("the poll stopped unexpectedly: {e}"),
                 )
             });

@@ -66,16 +66,6 @@ pub enum FeedError {
     Invalid(String),
 }
 
-impl FeedError {
-    /// The class recorded in `fetches.error_class`.
-    pub fn class(&self) -> &'static str {
-        match self {
-            FeedError::NotAFeed(_) => "not_a_feed",
-            FeedError::Invalid(_) => "parse",
-        }
-    }
-}
-
 /// Parses a feed. `content_type` is the HTTP header, whose charset is a hint; `base_url`
 /// resolves relative links.
 pub fn parse(
@@ -1209,7 +1199,10 @@ mod tests {
         ] {
             let err = parse(input.as_bytes(), None, None).unwrap_err();
             assert!(
-                err.class() == class || (input == "plain text" && err.class() == "parse"),
+                {
+                    let found = crate::record::FailureClass::from(&err).as_str();
+                    found == class || (input == "plain text" && found == "parse")
+                },
                 "{input:?}: {err}"
             );
             assert!(!err.to_string().contains('\n'));

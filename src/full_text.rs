@@ -19,9 +19,10 @@ use crate::dedup::{self, Item, TrackingParams};
 use crate::extract::{self, ExtractError, Extracted};
 use crate::fetch::{ErrorClass, FetchError, Fetcher, Reach};
 use crate::politeness::Politeness;
+use crate::record::{PageKnown, PageOutcome, PageQuery, PageRecord};
 use crate::render;
 use crate::robots::{RobotsCache, Verdict};
-use crate::store::{PageKnown, PageOutcome, PageQuery, PageRecord, Reader};
+use crate::store::Reader;
 use crate::text;
 
 /// When an item's page is fetched.

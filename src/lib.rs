@@ -15,6 +15,7 @@ pub mod full_text;
 pub mod notify;
 pub mod pipeline;
 pub mod politeness;
+pub mod record;
 pub mod render;
 pub mod robots;
 pub mod schedule;

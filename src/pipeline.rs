@@ -14,9 +14,9 @@ use crate::fetch::{
 };
 use crate::full_text::{self, FullText, PageSource, Pages};
 use crate::politeness::Politeness;
+use crate::record::{FailureClass, PollOutcome, PollRecord};
 use crate::render;
 use crate::schedule::{self, Hints, Plan, Policy};
-use crate::store::{PollOutcome, PollRecord};
 
 /// What a poll needs to know of its source.
 #[derive(Debug, Clone)]
@@ -167,7 +167,7 @@ async fn outcome_of_body(source: &SourceToPoll, body: Body) -> PollOutcome {
         .unwrap_or_else(|e| PollOutcome::Failed {
             status: None,
             bytes: None,
-            class: "internal",
+            class: FailureClass::Internal,
             message: format!("parsing stopped unexpectedly: {e}"),
             charged: true,
             retry_after: None,
@@ -221,7 +221,7 @@ fn failed(
     let outcome = PollOutcome::Failed {
         status: error.status,
         bytes: None,
-        class: error.class.as_str(),
+        class: FailureClass::Fetch(error.class),
         message: error.message,
         charged,
         retry_after,
@@ -272,7 +272,7 @@ fn after_error(source: &SourceToPoll, now: DateTime<Utc>, meta: &ResponseMeta) -
 pub fn failure(
     source: &SourceToPoll,
     started_at: DateTime<Utc>,
-    class: &'static str,
+    class: FailureClass,
     message: String,
 ) -> PollRecord {
     let next = after_error(source, Utc::now(), &ResponseMeta::default());
@@ -288,7 +288,14 @@ pub fn unrecorded(
     next: Plan,
 ) -> PollRecord {
     let message = format!("the poll could not be written: {cause}");
-    failed_record(source, started_at, next, "database", message, false)
+    failed_record(
+        source,
+        started_at,
+        next,
+        FailureClass::Database,
+        message,
+        false,
+    )
 }
 
 /// A failure without a response to describe.
@@ -296,7 +303,7 @@ fn failed_record(
     source: &SourceToPoll,
     started_at: DateTime<Utc>,
     next: Plan,
-    class: &'static str,
+    class: FailureClass,
     message: String,
     charged: bool,
 ) -> PollRecord {
@@ -329,7 +336,7 @@ pub fn parse_and_render(source: &SourceToPoll, body: Body, body_hash: String) ->
         Err(e) => PollOutcome::Failed {
             status: body.status,
             bytes: Some(bytes),
-            class: e.class(),
+            class: FailureClass::from(&e),
             message: e.to_string(),
             charged: true,
             retry_after: None,

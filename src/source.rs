@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 
 use crate::dedup::IdentityBasis;
 use crate::feed::FeedHints;
-use crate::fetch::Validators;
+use crate::fetch::{ErrorClass, Validators};
+use crate::record::{FailureClass, PollOutcome, PollRecord};
 use crate::schedule::{self, Reason};
-use crate::store::{PollOutcome, PollRecord};
 
 /// Whether a source is polled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,7 @@ impl SourceState {
                 charged,
                 ..
             } => {
-                if *class == "gone" {
+                if *class == FailureClass::Fetch(ErrorClass::Gone) {
                     self.status = Status::Gone;
                     self.next_poll_at = None;
                     self.next_poll_reason = Some("gone".into());
@@ -190,7 +190,7 @@ mod tests {
         }
     }
 
-    fn failure(class: &'static str, charged: bool) -> PollOutcome {
+    fn failure(class: FailureClass, charged: bool) -> PollOutcome {
         PollOutcome::Failed {
             status: None,
             bytes: None,
@@ -205,12 +205,21 @@ mod tests {
     #[test]
     fn an_uncharged_failure_is_shown_but_not_counted() {
         let mut state = SourceState::new(1, "https://example.org/feed".into());
-        state.apply(&record(failure("dns", false)));
+        state.apply(&record(failure(
+            FailureClass::Fetch(ErrorClass::Dns),
+            false,
+        )));
         assert_eq!(state.consecutive_errors, 0);
         assert_eq!(state.last_error.as_deref(), Some("dns: it broke"));
         assert_eq!(state.next_poll_at, Some(at("2024-05-01T10:30:00Z")));
-        state.apply(&record(failure("http_5xx", true)));
-        state.apply(&record(failure("http_5xx", true)));
+        state.apply(&record(failure(
+            FailureClass::Fetch(ErrorClass::Http5xx),
+            true,
+        )));
+        state.apply(&record(failure(
+            FailureClass::Fetch(ErrorClass::Http5xx),
+            true,
+        )));
         assert_eq!(state.consecutive_errors, 2);
         assert_eq!(state.last_success_at, None);
     }
@@ -218,7 +227,10 @@ mod tests {
     #[test]
     fn a_success_clears_errors_and_keeps_what_the_feed_said() {
         let mut state = SourceState::new(1, "https://example.org/feed".into());
-        state.apply(&record(failure("http_5xx", true)));
+        state.apply(&record(failure(
+            FailureClass::Fetch(ErrorClass::Http5xx),
+            true,
+        )));
         let validators = Validators {
             etag: Some("\"v1\"".into()),
             last_modified: None,
@@ -252,7 +264,7 @@ mod tests {
         let mut later = record(PollOutcome::NotModified { status: Some(304) });
         later.started_at = at("2024-05-01T11:00:00Z");
         state.apply(&later);
-        state.apply(&record(failure("database", false)));
+        state.apply(&record(failure(FailureClass::Database, false)));
         assert_eq!(state.last_polled_at, Some(at("2024-05-01T11:00:00Z")));
         assert_eq!(state.last_error.as_deref(), Some("database: it broke"));
     }
@@ -260,7 +272,10 @@ mod tests {
     #[test]
     fn a_410_retires_the_source() {
         let mut state = SourceState::new(1, "https://example.org/feed".into());
-        state.apply(&record(failure("gone", false)));
+        state.apply(&record(failure(
+            FailureClass::Fetch(ErrorClass::Gone),
+            false,
+        )));
         assert_eq!(state.status, Status::Gone);
         assert_eq!(state.next_poll_at, None);
         assert!(!state.is_due(at("2030-01-01T00:00:00Z")));
@@ -270,7 +285,7 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_until_it_passes() {
         let mut state = SourceState::new(1, "https://example.org/feed".into());
-        let mut r = record(failure("rate_limited", false));
+        let mut r = record(failure(FailureClass::Fetch(ErrorClass::RateLimited), false));
         r.next.reason = Reason::RetryAfter;
         state.apply(&r);
         assert_eq!(

@@ -12,10 +12,11 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::pages::{self, PageRecord, Stored};
+use super::pages::{self, Stored};
 use super::{StoreError, timestamp};
 use crate::dedup::simhash::{self, BandIndex};
 use crate::dedup::{self, Item, NearDuplicates};
+use crate::record::PageRecord;
 
 /// Shorter body over longer, in characters, below which two bodies are not near-duplicates
 /// however close their fingerprints: a digest quoting a story is not the story.
@@ -398,10 +399,10 @@ impl Filed {
 /// What `page_fetches.outcome` says of a page, given what it changed.
 fn stored(page: &PageRecord, change: Change) -> Stored {
     match (&page.outcome, change) {
-        (pages::PageOutcome::Extracted { .. }, Change::None) => Stored::Unchanged,
-        (pages::PageOutcome::Extracted { .. }, _) => Stored::Extracted,
-        (pages::PageOutcome::KeptFeed { retry: true, .. }, _) => Stored::Deferred,
-        (pages::PageOutcome::KeptFeed { retry: false, .. }, _) => Stored::KeptFeed,
+        (crate::record::PageOutcome::Extracted { .. }, Change::None) => Stored::Unchanged,
+        (crate::record::PageOutcome::Extracted { .. }, _) => Stored::Extracted,
+        (crate::record::PageOutcome::KeptFeed { retry: true, .. }, _) => Stored::Deferred,
+        (crate::record::PageOutcome::KeptFeed { retry: false, .. }, _) => Stored::KeptFeed,
     }
 }
 

@@ -18,9 +18,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use articles::MIN_LENGTH_RATIO;
-pub use pages::{PageKnown, PageOutcome, PageQuery, PageRecord};
-pub use poll::{PollCounts, PollOutcome, PollRecord, SourceSpec};
+pub use poll::SourceSpec;
 
+use crate::record::{PageKnown, PageQuery};
 use crate::source::SourceState;
 
 #[derive(Debug, thiserror::Error)]

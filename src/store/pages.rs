@@ -2,76 +2,11 @@
 //! page is fetched, so a page is fetched once per item revision), and the record of each page
 //! fetch. How a page's text changes an article is filed with the article, in `articles`.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, timestamp};
-
-/// What fetching an item's page came to, ready to be written with the poll.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PageRecord {
-    /// The item's place in the poll's items.
-    pub item: usize,
-    /// The item's link.
-    pub url: String,
-    /// Where the page was read from, after redirects.
-    pub final_url: Option<String>,
-    pub fetched_at: DateTime<Utc>,
-    pub duration: Duration,
-    pub status: Option<u16>,
-    pub bytes: Option<u64>,
-    /// The item revision it was fetched for (see [`PageQuery::marker`]).
-    pub marker: String,
-    pub outcome: PageOutcome,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum PageOutcome {
-    /// The item's body and document are the page's article now; the feed's own text is kept.
-    Extracted { feed_body: String },
-    /// The item keeps its feed text, for `reason` (a short class: `robots`, `http_4xx`,
-    /// `no_article`, …). With `retry`, a later poll fetches the page again (a timeout, a server
-    /// error, a rate limit); without, not before the item's next revision.
-    KeptFeed {
-        reason: &'static str,
-        message: String,
-        retry: bool,
-    },
-}
-
-impl PageOutcome {
-    pub fn feed_body(&self) -> Option<&str> {
-        match self {
-            PageOutcome::Extracted { feed_body } => Some(feed_body),
-            PageOutcome::KeptFeed { .. } => None,
-        }
-    }
-}
-
-/// An item whose page might be fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageQuery {
-    /// The item's identity within its source (`Identity::as_stored`).
-    pub identity: String,
-    pub key: String,
-    pub canonical_url: Option<String>,
-    /// The item's revision as its feed says it: its latest timestamp and its link. A feed that
-    /// edits a teaser without saying so leaves it as it was, and the page is not fetched again.
-    pub marker: String,
-}
-
-/// What the store knows of an item's page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageKnown {
-    /// Not fetched for this revision yet; `deferred` earlier attempts were put off.
-    Fetch { deferred: u32 },
-    /// Fetched for this revision (the article's own source), or at all (another source's copy).
-    Done,
-    /// Retention removed the article: the item is not stored again, so its page is not needed.
-    Removed,
-}
+use crate::record::{PageKnown, PageOutcome, PageQuery, PageRecord};
 
 /// Answers `queries`, items of source `source_id`, in order.
 pub(super) fn known(

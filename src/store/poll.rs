@@ -8,88 +8,17 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::articles;
-use super::pages::PageRecord;
 use super::{StoreError, parse_timestamp, timestamp};
+use crate::dedup::IdentityBasis;
 use crate::dedup::NearDuplicates;
 use crate::dedup::simhash::BandIndex;
-use crate::dedup::{IdentityBasis, Item};
 use crate::feed::FeedHints;
-use crate::fetch::{ResponseMeta, Validators};
-use crate::schedule::Plan;
+use crate::fetch::Validators;
+use crate::record::{PollCounts, PollOutcome, PollRecord};
 use crate::source::{SourceState, Status};
 
 /// Polls in a row that must see the same permanent redirect before the source moves.
 pub const REDIRECT_POLLS_TO_MOVE: i64 = 3;
-
-/// The outcome of one poll of one source, ready to be written.
-#[derive(Debug)]
-pub struct PollRecord {
-    pub source_id: i64,
-    pub url: String,
-    pub started_at: DateTime<Utc>,
-    pub duration: Duration,
-    pub next: Plan,
-    pub validators_sent: Validators,
-    pub meta: ResponseMeta,
-    pub outcome: PollOutcome,
-}
-
-#[derive(Debug)]
-pub enum PollOutcome {
-    /// A 304.
-    NotModified { status: Option<u16> },
-    /// A body identical to the last one parsed: not parsed again.
-    Unchanged {
-        status: Option<u16>,
-        bytes: u64,
-        validators: Validators,
-    },
-    Parsed {
-        status: Option<u16>,
-        bytes: u64,
-        validators: Validators,
-        body_hash: String,
-        feed_title: Option<String>,
-        site_url: Option<String>,
-        hints: FeedHints,
-        items: Vec<Item>,
-        /// What fetching the pages of some items came to (full text).
-        pages: Vec<PageRecord>,
-        /// Why the source's guids cannot be trusted, when this document shows it.
-        identity_fallback: Option<String>,
-    },
-    Failed {
-        status: Option<u16>,
-        bytes: Option<u64>,
-        class: &'static str,
-        message: String,
-        /// Counted against the feed: false for rate limits and a local outage.
-        charged: bool,
-        retry_after: Option<DateTime<Utc>>,
-        /// A host to leave alone until `retry_after` (a 429).
-        block_host: Option<String>,
-    },
-}
-
-/// What a poll changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PollCounts {
-    pub seen: u64,
-    pub new: u64,
-    pub updated: u64,
-    /// New articles linked to an earlier one as near-duplicates.
-    pub near_duplicates: u64,
-    /// Articles whose body became their page's text.
-    pub full_text: u64,
-    /// Pages fetched.
-    pub pages: u64,
-    /// Items not stored again because retention removed them.
-    pub removed: u64,
-    /// The source's new URL when this poll moved it (a permanent redirect that held).
-    pub moved_to: Option<String>,
-    /// Set when this poll switched the source from guids to links.
-    pub identity_basis: Option<IdentityBasis>,
-}
 
 /// A source of the configuration, as the database needs it.
 #[derive(Debug, Clone)]
@@ -249,7 +178,12 @@ pub(super) fn record_poll(
             charged,
             retry_after,
             ..
-        } => (Some(*class), Some(message.as_str()), *charged, *retry_after),
+        } => (
+            Some(class.as_str()),
+            Some(message.as_str()),
+            *charged,
+            *retry_after,
+        ),
         _ => (None, None, true, None),
     };
     let redirects = (!record.meta.redirects.is_empty()).then(|| {

@@ -10,10 +10,11 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use super::poll::{self, PollCounts, PollRecord, SourceSpec};
+use super::poll::{self, SourceSpec};
 use super::{articles, pages};
 use crate::dedup::NearDuplicates;
 use crate::dedup::simhash::BandIndex;
+use crate::record::{PollCounts, PollRecord};
 use crate::source::SourceState;
 
 /// Items written in one transaction at most, so the write lock is never held long.
@@ -249,7 +250,7 @@ fn write_batch(
 impl PollRecord {
     fn item_count(&self) -> usize {
         match &self.outcome {
-            poll::PollOutcome::Parsed { items, .. } => items.len().max(1),
+            crate::record::PollOutcome::Parsed { items, .. } => items.len().max(1),
             _ => 1,
         }
     }
