@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use gleaner::dedup::{self, IdentityBasis, SourceContext, TrackingParams, simhash};
+use gleaner::store::{SqliteStore, Store};
 use labelled::{Label, Scored};
 
 /// One article as the sweep stores it.
@@ -90,21 +91,12 @@ fn item_of(n: usize, paragraphs: &[String]) -> gleaner::render::Rendered {
 }
 
 /// A new database at `path` with one source, its writer started with the default settings.
-async fn new_store(
-    path: &std::path::Path,
-) -> (
-    gleaner::store::writer::Writer,
-    gleaner::store::writer::WriterHandle,
-    i64,
-) {
-    use gleaner::store::{self, SourceSpec, writer::Writer};
-    let writer = Writer::start(
-        store::open_for_writing(path).unwrap(),
-        dedup::NearDuplicates::default(),
-    )
-    .unwrap();
-    let handle = writer.handle();
-    let synced = handle
+async fn new_store(path: &std::path::Path) -> (SqliteStore, i64) {
+    use gleaner::store::SourceSpec;
+    let store = SqliteStore::open(path, dedup::NearDuplicates::default())
+        .await
+        .unwrap();
+    let synced = store
         .sync_sources(vec![SourceSpec {
             url: "https://bench.example/feed".into(),
             name: None,
@@ -112,7 +104,7 @@ async fn new_store(
         .await
         .unwrap();
     let source_id = synced.sources[0].id;
-    (writer, handle, source_id)
+    (store, source_id)
 }
 
 fn record(source_id: i64, items: Vec<dedup::Item>) -> gleaner::record::PollRecord {
@@ -156,10 +148,9 @@ fn identify(rendered: Vec<gleaner::render::Rendered>) -> Vec<dedup::Item> {
 /// copies at a few distances: the cost of deduplication per item against that archive.
 async fn cost(size: usize) {
     const PROBE: usize = 2_000;
-    use gleaner::store::{self, writer::Writer};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
-    let (writer, handle, source_id) = new_store(&path).await;
+    let (store, source_id) = new_store(&path).await;
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
     let mut bodies: Vec<Vec<String>> = Vec::new();
     let clock = std::time::Instant::now();
@@ -180,13 +171,10 @@ async fn cost(size: usize) {
         let items = tokio::task::spawn_blocking(move || identify(batch))
             .await
             .unwrap();
-        handle.record_poll(record(source_id, items)).await.unwrap();
+        store.record_poll(record(source_id, items)).await.unwrap();
     }
     let fill = clock.elapsed().as_secs_f64();
-    drop(handle);
-    tokio::task::spawn_blocking(move || writer.close())
-        .await
-        .unwrap();
+    store.close().await;
     let db_mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
     println!(
         "\n{size} stored articles: filled in {fill:.1} s ({:.0} items/s), database {db_mb:.0} MB",
@@ -194,20 +182,20 @@ async fn cost(size: usize) {
     );
 
     for distance in [0, 3, 7, 10] {
-        let writer = Writer::start(
-            store::open_for_writing(&path).unwrap(),
+        let store = SqliteStore::open(
+            &path,
             dedup::NearDuplicates {
                 max_distance: distance,
                 ..Default::default()
             },
         )
+        .await
         .unwrap();
-        let handle = writer.handle();
         // The writer loads the recent fingerprints at its first write: timed apart.
         let clock = std::time::Instant::now();
         let first = identify(vec![item_of(n, &random_body(&mut rng))]);
         n += 1;
-        handle.record_poll(record(source_id, first)).await.unwrap();
+        store.record_poll(record(source_id, first)).await.unwrap();
         if distance == 0 {
             println!(
                 "  writer start (loads {size} fingerprints) and one item: {:.2} s",
@@ -233,14 +221,11 @@ async fn cost(size: usize) {
             n += PROBE;
             let items = identify(batch);
             let clock = std::time::Instant::now();
-            let counts = handle.record_poll(record(source_id, items)).await.unwrap();
+            let counts = store.record_poll(record(source_id, items)).await.unwrap();
             let per_item = clock.elapsed().as_secs_f64() / PROBE as f64 * 1e6;
             timings.push((per_item, counts.near_duplicates));
         }
-        drop(handle);
-        tokio::task::spawn_blocking(move || writer.close())
-            .await
-            .unwrap();
+        store.close().await;
         println!(
             "  distance {distance:>2}: new story {:>7.1} µs/item, copy {:>7.1} µs/item ({} of {PROBE} linked)",
             timings[0].0, timings[1].0, timings[1].1
@@ -267,7 +252,7 @@ async fn crowd(size: usize) {
     let mut baseline = None;
     for kind in [Crowd::Distinct, Crowd::Identical, Crowd::Template] {
         let dir = tempfile::tempdir().unwrap();
-        let (writer, handle, source_id) = new_store(&dir.path().join("bench.db")).await;
+        let (store, source_id) = new_store(&dir.path().join("bench.db")).await;
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
         // Digits would count as figures: the template's words are letters only.
         let template: Vec<String> = random_body(&mut rng)
@@ -297,14 +282,11 @@ async fn crowd(size: usize) {
             n += batch.len();
             let items = identify(batch);
             let clock = std::time::Instant::now();
-            let counts = handle.record_poll(record(source_id, items)).await.unwrap();
+            let counts = store.record_poll(record(source_id, items)).await.unwrap();
             writer_time += clock.elapsed().as_secs_f64();
             linked += counts.near_duplicates;
         }
-        drop(handle);
-        tokio::task::spawn_blocking(move || writer.close())
-            .await
-            .unwrap();
+        store.close().await;
         let per_item = writer_time / size as f64 * 1e6;
         let ratio = per_item / *baseline.get_or_insert(per_item);
         println!(

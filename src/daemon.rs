@@ -8,7 +8,7 @@
 //! the polls whose result could not be written, held back until the database takes writes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -28,8 +28,8 @@ use crate::record::{FailureClass, PollCounts, PollOutcome, PollRecord};
 use crate::robots::RobotsCache;
 use crate::schedule::{Plan, Policy, Reason};
 use crate::source::SourceState;
-use crate::store::writer::{Pruned, Retention, Writer};
-use crate::store::{self, Reader, SourceSpec, StoreError};
+use crate::store::writer::{Pruned, Retention, Synced};
+use crate::store::{SourceSpec, SqliteStore, Store, StoreError};
 
 /// How long running polls may take to finish after a stop is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -152,8 +152,7 @@ pub struct Daemon {
     fetcher: Fetcher,
     politeness: Arc<Politeness>,
     limit: Arc<Semaphore>,
-    writer: Writer,
-    reader: Arc<Mutex<Reader>>,
+    store: Arc<dyn Store>,
     /// robots.txt per site and the database's answers, for the page stage.
     pages: Arc<Pages>,
     held: HashMap<i64, Held>,
@@ -209,7 +208,7 @@ impl Daemon {
         wait: Option<&CancellationToken>,
     ) -> anyhow::Result<Daemon> {
         let mut delay = Duration::from_secs(1);
-        let (writer, synced) = loop {
+        let (store, synced) = loop {
             match Self::open(&config).await {
                 Ok(opened) => break opened,
                 Err(e) if e.is_transient() && wait.is_some() => {
@@ -224,9 +223,6 @@ impl Daemon {
                 Err(e) => return Err(e.into()),
             }
         };
-        let path = config.database.clone();
-        let reader = tokio::task::spawn_blocking(move || Reader::open(&path)).await??;
-        let reader = Arc::new(Mutex::new(reader));
         let politeness = Arc::new(politeness_of(&config));
         for (host, until) in &synced.host_blocks {
             politeness.block_host(host, *until);
@@ -248,12 +244,11 @@ impl Daemon {
             settings,
             synced: synced.sources,
             politeness,
-            writer,
             pages: Arc::new(Pages {
                 robots: RobotsCache::new(),
-                reader: Arc::clone(&reader),
+                store: Arc::clone(&store),
             }),
-            reader,
+            store,
             held: HashMap::new(),
             planned: HashMap::new(),
             tally: Tally::default(),
@@ -263,19 +258,12 @@ impl Daemon {
         Ok(daemon)
     }
 
-    async fn open(config: &Config) -> Result<(Writer, store::writer::Synced), StoreError> {
-        let path = config.database.clone();
-        let conn = tokio::task::spawn_blocking(move || store::open_for_writing(&path))
-            .await
-            .map_err(|e| StoreError::Write(e.to_string()))??;
-        let writer = Writer::start(conn, config.near_duplicates)
-            .map_err(|e| StoreError::Write(e.to_string()))?;
-        // Bound first: a handle alive in the match would keep `close` waiting forever.
-        let synced = writer.handle().sync_sources(specs_of(config)).await;
-        match synced {
-            Ok(synced) => Ok((writer, synced)),
+    async fn open(config: &Config) -> Result<(Arc<dyn Store>, Synced), StoreError> {
+        let store = SqliteStore::open(&config.database, config.near_duplicates).await?;
+        match store.sync_sources(specs_of(config)).await {
+            Ok(synced) => Ok((Arc::new(store), synced)),
             Err(e) => {
-                let _ = tokio::task::spawn_blocking(move || writer.close()).await;
+                store.close().await;
                 Err(e)
             }
         }
@@ -296,7 +284,7 @@ impl Daemon {
                 .article_retention
                 .map(|age| before(age).format("%Y-%m-%d").to_string()),
         };
-        match self.writer.handle().prune(retention).await {
+        match self.store.prune(retention).await {
             Ok(pruned) if pruned == Pruned::default() => {}
             Ok(pruned) => tracing::info!(
                 fetches = pruned.fetches,
@@ -501,28 +489,15 @@ impl Daemon {
             .copied()
             .filter(|id| skip(*id))
             .collect();
-        let reader = Arc::clone(&self.reader);
-        let read = tokio::task::spawn_blocking(move || {
-            let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
-            let blocks = reader.host_blocks(now)?;
-            let due = reader.due_sources(now, |id| skipped.contains(&id))?;
-            let next = reader.next_poll_after(now)?;
-            Ok::<_, StoreError>((blocks, due, next))
-        })
-        .await;
-        match read {
-            Ok(Ok((blocks, due, next))) => {
-                for (host, until) in blocks {
+        match self.store.due(now, skipped).await {
+            Ok(due) => {
+                for (host, until) in due.host_blocks {
                     self.politeness.block_host(&host, until);
                 }
-                (due, next)
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot read which sources are due");
-                (Vec::new(), None)
+                (due.sources, due.next_poll_after)
             }
             Err(e) => {
-                tracing::error!(error = %e, "reading the due sources failed");
+                tracing::warn!(error = %e, "cannot read which sources are due");
                 (Vec::new(), None)
             }
         }
@@ -532,7 +507,7 @@ impl Daemon {
         let fetcher = self.fetcher.clone();
         let politeness = Arc::clone(&self.politeness);
         let pages = Arc::clone(&self.pages);
-        let writer = self.writer.handle();
+        let store = Arc::clone(&self.store);
         let limit = Arc::clone(&self.limit);
         set.spawn(async move {
             let _permit = limit.acquire_owned().await;
@@ -555,7 +530,7 @@ impl Daemon {
                 )
             });
             let summary = RecordSummary::of(&record);
-            let written = writer.record_poll(record).await;
+            let written = store.record_poll(record).await;
             Finished {
                 source,
                 started_at,
@@ -655,9 +630,9 @@ impl Daemon {
                 }
             };
             let record = pipeline::unrecorded(&held.source, held.started_at, &held.cause, plan);
-            let writer = self.writer.handle();
+            let store = Arc::clone(&self.store);
             tokio::spawn(async move {
-                if let Err(e) = writer.record_poll(record).await {
+                if let Err(e) = store.record_poll(record).await {
                     tracing::warn!(error = %e, "cannot record a poll that was held back");
                 }
             });
@@ -705,7 +680,7 @@ impl Daemon {
                 return;
             }
         };
-        let synced = match self.writer.handle().sync_sources(specs_of(&config)).await {
+        let synced = match self.store.sync_sources(specs_of(&config)).await {
             Ok(synced) => synced,
             Err(e) => {
                 tracing::error!(error = %e, "configuration not reloaded (the database refused it): the previous one stays in force");
@@ -777,17 +752,7 @@ impl Daemon {
     }
 
     async fn close(self) {
-        // The writer must be the last connection to close: only the last one checkpoints the
-        // WAL into the database and removes it.
-        drop(self.pages);
-        drop(self.reader);
-        let writer = self.writer;
-        if tokio::task::spawn_blocking(move || writer.close())
-            .await
-            .is_err()
-        {
-            tracing::error!("closing the database writer failed");
-        }
+        self.store.close().await;
     }
 }
 

@@ -9,7 +9,7 @@
 //! site's robots.txt, and only on a public address unless it is on the source's own host or
 //! the source allows private addresses: page URLs come from feeds and are not trusted.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -22,7 +22,7 @@ use crate::politeness::Politeness;
 use crate::record::{PageKnown, PageOutcome, PageQuery, PageRecord};
 use crate::render;
 use crate::robots::{RobotsCache, Verdict};
-use crate::store::Reader;
+use crate::store::Store;
 use crate::text;
 
 /// When an item's page is fetched.
@@ -81,7 +81,7 @@ const MIN_WORDS_COMPARED: usize = 5;
 /// What the stage shares between polls: robots.txt per site, and the database's answers.
 pub struct Pages {
     pub robots: RobotsCache,
-    pub reader: Arc<Mutex<Reader>>,
+    pub store: Arc<dyn Store>,
 }
 
 /// What the stage needs of the source polled.
@@ -121,27 +121,12 @@ pub async fn complete(
         return Completed::default();
     }
     let queries: Vec<PageQuery> = wanted.iter().map(|&i| query(&items[i])).collect();
-    let reader = Arc::clone(&pages.reader);
-    let source_id = source.id;
-    let known = tokio::task::spawn_blocking(move || {
-        let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
-        reader
-            .pages_known(source_id, &queries)
-            .map(|k| (k, queries))
-    })
-    .await;
-    let (known, queries) = match known {
-        Ok(Ok(answer)) => answer,
+    let markers: Vec<String> = queries.iter().map(|q| q.marker.clone()).collect();
+    let known = match pages.store.pages_known(source.id, queries).await {
+        Ok(known) => known,
         // Without the answer every page would be fetched again: wait for a later poll.
-        Ok(Err(e)) => {
-            tracing::warn!(source = source.url, error = %e, "cannot read which pages are known: no full text this poll");
-            return Completed {
-                records: Vec::new(),
-                pending: true,
-            };
-        }
         Err(e) => {
-            tracing::error!(source = source.url, error = %e, "reading which pages are known failed");
+            tracing::warn!(source = source.url, error = %e, "cannot read which pages are known: no full text this poll");
             return Completed {
                 records: Vec::new(),
                 pending: true,
@@ -151,11 +136,11 @@ pub async fn complete(
     let mut to_fetch: Vec<(usize, String, String)> = wanted
         .iter()
         .zip(known)
-        .zip(queries)
+        .zip(markers)
         .filter(|((_, known), _)| {
-            matches!(known, PageKnown::Fetch { deferred } if *deferred < MAX_DEFERRED)
+            matches!(known, PageKnown::Fetch { deferred } if deferred < &MAX_DEFERRED)
         })
-        .filter_map(|((&i, _), q)| Some((i, items[i].rendered.link.clone()?, q.marker)))
+        .filter_map(|((&i, _), marker)| Some((i, items[i].rendered.link.clone()?, marker)))
         .collect();
     let mut pending = to_fetch.len() > MAX_PAGES_PER_POLL;
     to_fetch.truncate(MAX_PAGES_PER_POLL);

@@ -10,6 +10,7 @@ pub mod lock;
 pub mod migrate;
 mod pages;
 mod poll;
+pub mod port;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use articles::MIN_LENGTH_RATIO;
 pub use poll::SourceSpec;
+pub use port::{Due, SqliteStore, Store};
 
 use crate::record::{PageKnown, PageQuery};
 use crate::source::SourceState;
@@ -94,7 +96,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// Opens (creating if needed) the database for writing and brings its schema up to date.
 /// A new database is made whole under a temporary name and then linked into place, so no
 /// reader ever sees it half-made and two processes creating it at once both succeed.
-pub fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
     let open_error = |message: String| StoreError::Open {
         path: path.to_owned(),
         message,

@@ -66,7 +66,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, near: NearDuplicates) -> std::io::Result<Writer> {
+    pub(crate) fn start(conn: Connection, near: NearDuplicates) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("gleaner-writer".into())
