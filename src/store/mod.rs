@@ -45,8 +45,22 @@ pub enum StoreError {
     Write(String),
     #[error("the database writer has stopped")]
     WriterGone,
-    #[error("{0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// An error of the database engine, as text: no driver type leaves the store.
+    #[error("{message}")]
+    Engine {
+        message: String,
+        /// It may well succeed later (see [`StoreError::is_transient`]).
+        transient: bool,
+    },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Engine {
+            transient: is_transient(&e),
+            message: e.to_string(),
+        }
+    }
 }
 
 impl StoreError {
@@ -54,7 +68,7 @@ impl StoreError {
     /// process, the disk is full, the file is read-only for now.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Sqlite(e) => is_transient(e),
+            StoreError::Engine { transient, .. } => *transient,
             StoreError::Write(_) => true,
             _ => false,
         }
@@ -107,9 +121,10 @@ pub(crate) fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
     }
     let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
     set_up(&mut conn).map_err(|e| match e {
-        StoreError::Sqlite(e) if !is_transient(&e) => {
-            open_error(format!("not a usable SQLite database: {e}"))
-        }
+        StoreError::Engine {
+            message,
+            transient: false,
+        } => open_error(format!("not a usable SQLite database: {message}")),
         other => other,
     })?;
     Ok(conn)
@@ -190,7 +205,10 @@ fn create(path: &Path) -> Result<(), StoreError> {
     });
     remove_temporary();
     linked.map_err(|e| match e {
-        StoreError::Sqlite(e) if !is_transient(&e) => open_error(e.to_string()),
+        StoreError::Engine {
+            message,
+            transient: false,
+        } => open_error(message),
         other => other,
     })
 }
