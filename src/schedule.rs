@@ -31,6 +31,8 @@ pub enum Reason {
     Outage,
     /// The last poll's result could not be written: polled again as soon as it can be.
     Retry,
+    /// The feed is gone for good (410): not polled again until revived.
+    Gone,
 }
 
 impl Reason {
@@ -43,7 +45,25 @@ impl Reason {
             Reason::Backoff => "backoff",
             Reason::Outage => "outage",
             Reason::Retry => "retry",
+            Reason::Gone => "gone",
         }
+    }
+
+    /// Every reason, as `sources.next_poll_reason` may name it.
+    pub const ALL: [Reason; 8] = [
+        Reason::Interval,
+        Reason::Adaptive,
+        Reason::Hint,
+        Reason::RetryAfter,
+        Reason::Backoff,
+        Reason::Outage,
+        Reason::Retry,
+        Reason::Gone,
+    ];
+
+    /// The reason a stored `sources.next_poll_reason` names.
+    pub fn parse(text: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == text)
     }
 }
 
@@ -249,6 +269,14 @@ fn add(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_reasons_read_back() {
+        for reason in Reason::ALL {
+            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(Reason::parse("whenever"), None);
+    }
 
     const MIN: Duration = Duration::from_secs(60);
     const HOUR: Duration = Duration::from_secs(3600);

@@ -58,7 +58,7 @@ pub struct SourceState {
     pub last_polled_at: Option<DateTime<Utc>>,
     pub last_success_at: Option<DateTime<Utc>>,
     pub next_poll_at: Option<DateTime<Utc>>,
-    pub next_poll_reason: Option<String>,
+    pub next_poll_reason: Option<Reason>,
     /// Errors in a row that were the feed's fault (they drive the backoff).
     pub consecutive_errors: u32,
     /// The last failure, charged or not; cleared by a success.
@@ -97,7 +97,7 @@ impl SourceState {
 
     /// Until when a server asked (Retry-After) that this source not be polled, if it still holds.
     pub fn asked_to_wait(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        (self.next_poll_reason.as_deref() == Some(Reason::RetryAfter.as_str()))
+        (self.next_poll_reason == Some(Reason::RetryAfter))
             .then_some(self.next_poll_at)
             .flatten()
             .filter(|at| *at > now)
@@ -109,7 +109,7 @@ impl SourceState {
         // A poll recorded late (one the database refused at first) never moves this back.
         self.last_polled_at = self.last_polled_at.max(Some(record.started_at));
         self.next_poll_at = Some(record.next.at);
-        self.next_poll_reason = Some(record.next.reason.as_str().to_owned());
+        self.next_poll_reason = Some(record.next.reason);
         match &record.outcome {
             PollOutcome::Failed {
                 class,
@@ -120,7 +120,7 @@ impl SourceState {
                 if *class == FailureClass::Fetch(ErrorClass::Gone) {
                     self.status = Status::Gone;
                     self.next_poll_at = None;
-                    self.next_poll_reason = Some("gone".into());
+                    self.next_poll_reason = Some(Reason::Gone);
                 }
                 if *charged {
                     self.consecutive_errors = self.consecutive_errors.saturating_add(1);

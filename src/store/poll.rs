@@ -15,6 +15,7 @@ use crate::dedup::simhash::BandIndex;
 use crate::feed::FeedHints;
 use crate::fetch::Validators;
 use crate::record::{PollCounts, PollOutcome, PollRecord};
+use crate::schedule::Reason;
 use crate::source::{SourceState, Status};
 
 /// Polls in a row that must see the same permanent redirect before the source moves.
@@ -342,7 +343,10 @@ fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceState> {
         last_polled_at: time(r.get(12)?),
         last_success_at: time(r.get(13)?),
         next_poll_at: time(r.get(14)?),
-        next_poll_reason: r.get(15)?,
+        next_poll_reason: r
+            .get::<_, Option<String>>(15)?
+            .as_deref()
+            .and_then(Reason::parse),
         consecutive_errors: r.get::<_, i64>(16)?.clamp(0, i64::from(u32::MAX)) as u32,
         last_error: r.get(17)?,
         identity_basis: IdentityBasis::parse(&r.get::<_, String>(18)?),
@@ -403,7 +407,7 @@ fn save_state(conn: &Connection, state: &SourceState) -> Result<(), StoreError> 
         state.last_polled_at.map(timestamp),
         state.last_success_at.map(timestamp),
         state.next_poll_at.map(timestamp),
-        state.next_poll_reason,
+        state.next_poll_reason.map(Reason::as_str),
         i64::from(state.consecutive_errors),
         state.last_error,
     ])?;
