@@ -102,6 +102,18 @@ impl Identity {
             Identity::Content(h) => format!("hash:{h}"),
         }
     }
+
+    /// The identity a stored `entries.identity` names; `None` for text of no known kind.
+    pub fn from_stored(text: &str) -> Option<Identity> {
+        let (kind, value) = text.split_once(':')?;
+        let value = value.to_owned();
+        match kind {
+            "guid" => Some(Identity::Guid(value)),
+            "link" => Some(Identity::Link(value)),
+            "hash" => Some(Identity::Content(value)),
+            _ => None,
+        }
+    }
 }
 
 /// A rendered entry with its identity: what the store needs to file it.
@@ -350,6 +362,19 @@ fn hex_prefix(digest: &[u8], bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_identities_read_back() {
+        for identity in [
+            Identity::Guid("tag:x:1".into()),
+            Identity::Link("https://example.org/a?b=c".into()),
+            Identity::Content("0123abcd".into()),
+        ] {
+            assert_eq!(Identity::from_stored(&identity.as_stored()), Some(identity));
+        }
+        assert_eq!(Identity::from_stored("id:7"), None);
+        assert_eq!(Identity::from_stored("guid"), None);
+    }
 
     #[test]
     fn identities_prefer_unique_guids() {

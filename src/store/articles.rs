@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::pages::{self, Stored};
 use super::{StoreError, timestamp};
 use crate::dedup::simhash::{self, BandIndex};
-use crate::dedup::{self, Item, NearDuplicates};
+use crate::dedup::{self, Identity, Item, NearDuplicates};
 use crate::record::PageRecord;
 
 /// Shorter body over longer, in characters, below which two bodies are not near-duplicates
@@ -225,15 +225,13 @@ fn rekey_moved_entry(
             item.rendered.guid,
             item.rendered.link
         ])?;
-    let unstable =
-        (old_identity.starts_with("guid:") && identity.starts_with("guid:")).then(|| {
-            format!(
-                "the guid of {} changed from {:?} to {:?}",
-                item.canonical_url.as_deref().unwrap_or_default(),
-                &old_identity[5..],
-                &identity[5..]
-            )
-        });
+    let unstable = match (Identity::from_stored(&old_identity), &item.identity) {
+        (Some(Identity::Guid(old)), Identity::Guid(new)) => Some(format!(
+            "the guid of {} changed from {old:?} to {new:?}",
+            item.canonical_url.as_deref().unwrap_or_default(),
+        )),
+        _ => None,
+    };
     Ok(Some((entry, unstable)))
 }
 
