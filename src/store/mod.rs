@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
-pub use articles::MIN_LENGTH_RATIO;
 pub use pages::{PageKnown, PageOutcome, PageQuery, PageRecord};
 pub use poll::{PollCounts, PollOutcome, PollRecord, SourceSpec};
 
