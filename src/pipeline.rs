@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::dedup;
 use crate::feed::{self, FeedHints};
-use crate::fetch::{
-    Body, ErrorClass, FetchError, Fetched, Fetcher, Reach, ResponseMeta, Validators,
-};
+use crate::fetch::{Body, FetchError, Fetched, Fetcher, Reach, ResponseMeta, Validators};
 use crate::full_text::{self, FullText, PageSource, Pages};
 use crate::politeness::Politeness;
 use crate::record::{FailureClass, PollOutcome, PollRecord};
@@ -175,7 +173,7 @@ async fn outcome_of_body(source: &SourceToPoll, body: Body) -> PollOutcome {
         })
 }
 
-/// A failed fetch: charged to the feed, or not (rate limits, a local outage, a 410).
+/// A failed fetch: charged to the feed, or not, as [`schedule::after_failure`] says.
 fn failed(
     source: &SourceToPoll,
     politeness: &Politeness,
@@ -187,47 +185,32 @@ fn failed(
     }
     let host = error.host.clone().unwrap_or_default();
     let meta = (*error.meta).clone();
-    let (charged, next, block_host) = match error.class {
-        ErrorClass::RateLimited => {
-            // No Retry-After on a 429: wait at least an hour, and longer when the interval is.
-            let fallback = now + chrono::Duration::hours(1);
-            let base = schedule::interval(&source.policy, &source.history).0;
-            let retry_at = error.retry_after.unwrap_or_else(|| {
-                fallback.max(now + chrono::Duration::from_std(base).unwrap_or_default())
-            });
-            let block = (error.status == Some(429)).then(|| host.clone());
-            (false, schedule::after_retry_after(now, retry_at), block)
-        }
-        ErrorClass::Gone => (
-            false,
-            Plan {
-                at: now,
-                reason: schedule::Reason::Interval,
-            },
-            None,
-        ),
-        // A network failure is the feed's fault only when the network is known to be up.
-        class if class.is_network() && !politeness.network_failed(&host, now) => (
-            false,
-            schedule::during_outage(now, &source.policy, source.seed()),
-            None,
-        ),
-        _ => (true, after_error(source, now, &meta), None),
-    };
-    let retry_after = match error.class {
-        ErrorClass::RateLimited => Some(next.at),
-        _ => error.retry_after,
-    };
+    // Only network failures are told to the outage detector: they are what it counts.
+    let network_down = error.class.is_network() && !politeness.network_failed(&host, now);
+    let charge = schedule::after_failure(
+        now,
+        &source.policy,
+        &source.history,
+        &hints(&source.feed_hints, &meta),
+        source.consecutive_errors.saturating_add(1),
+        source.seed(),
+        schedule::Failure {
+            class: error.class,
+            status: error.status,
+            retry_after: error.retry_after,
+            network_down,
+        },
+    );
     let outcome = PollOutcome::Failed {
         status: error.status,
         bytes: None,
         class: FailureClass::Fetch(error.class),
         message: error.message,
-        charged,
-        retry_after,
-        block_host,
+        charged: charge.charged,
+        retry_after: charge.retry_after,
+        block_host: charge.block_host.then_some(host),
     };
-    (outcome, meta, next)
+    (outcome, meta, charge.next)
 }
 
 fn hints(feed: &FeedHints, meta: &ResponseMeta) -> Hints {

@@ -8,11 +8,14 @@
 //! - a few percent of jitter, the same for a source every time, so sources added together
 //!   drift apart;
 //! - after errors, exponential backoff from the interval up to a cap; never a stop;
-//! - Retry-After is obeyed (capped), and a local outage is probed, not charged.
+//! - Retry-After is obeyed (capped), and a local outage is probed, not charged;
+//! - a failure is charged to the feed only when it is the feed's fault ([`after_failure`]).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use crate::fetch::ErrorClass;
 
 /// Why the next poll is when it is (`sources.next_poll_reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +207,79 @@ pub fn during_outage(now: DateTime<Utc>, policy: &Policy, seed: u64) -> Plan {
     Plan {
         at: add(now, jitter(wait, seed)),
         reason: Reason::Outage,
+    }
+}
+
+/// A failed fetch, as the charging rule sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub class: ErrorClass,
+    pub status: Option<u16>,
+    /// When the server said to come back (429, 503 with Retry-After).
+    pub retry_after: Option<DateTime<Utc>>,
+    /// For a network failure: the network is down here, or not known to be up lately (the
+    /// outage detector's answer, asked of it for network failures only).
+    pub network_down: bool,
+}
+
+/// What a failure costs its feed, and when the source is polled again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charge {
+    /// Counted against the feed (`consecutive_errors`, backoff).
+    pub charged: bool,
+    pub next: Plan,
+    /// The Retry-After to record: for a rate limit, the time obeyed.
+    pub retry_after: Option<DateTime<Utc>>,
+    /// The whole host is left alone until `retry_after` (a 429, not a 503).
+    pub block_host: bool,
+}
+
+/// Whether a failure is the feed's fault, and the next poll after it. Not charged: a rate
+/// limit (polled again when the server said, else after the interval and at least an hour), a
+/// 410 (the source is retired), a network failure while the network is down here (probed).
+/// Anything else is charged and backs off as the `errors`-th error in a row ([`after_error`]).
+pub fn after_failure(
+    now: DateTime<Utc>,
+    policy: &Policy,
+    history: &[DateTime<Utc>],
+    hints: &Hints,
+    errors: u32,
+    seed: u64,
+    failure: Failure,
+) -> Charge {
+    let uncharged = |next: Plan| Charge {
+        charged: false,
+        next,
+        retry_after: failure.retry_after,
+        block_host: false,
+    };
+    match failure.class {
+        ErrorClass::RateLimited => {
+            let fallback = now + chrono::Duration::hours(1);
+            let base = interval(policy, history).0;
+            let retry_at = failure.retry_after.unwrap_or_else(|| {
+                fallback.max(now + chrono::Duration::from_std(base).unwrap_or_default())
+            });
+            let next = after_retry_after(now, retry_at);
+            Charge {
+                charged: false,
+                next,
+                retry_after: Some(next.at),
+                block_host: failure.status == Some(429),
+            }
+        }
+        // Never polled again (`gleaner revive` brings it back).
+        ErrorClass::Gone => uncharged(Plan {
+            at: now,
+            reason: Reason::Gone,
+        }),
+        class if class.is_network() && failure.network_down => {
+            uncharged(during_outage(now, policy, seed))
+        }
+        _ => Charge {
+            charged: true,
+            ..uncharged(after_error(now, policy, history, hints, errors, seed))
+        },
     }
 }
 
@@ -512,6 +588,128 @@ mod tests {
             after_retry_after(now, now + chrono::Duration::days(30)).at,
             now + chrono::Duration::days(2)
         );
+    }
+
+    fn failure(class: ErrorClass, status: Option<u16>) -> Failure {
+        Failure {
+            class,
+            status,
+            retry_after: None,
+            network_down: false,
+        }
+    }
+
+    fn charge(now: DateTime<Utc>, failure: Failure) -> Charge {
+        after_failure(now, &policy(), &[], &Hints::default(), 2, 0, failure)
+    }
+
+    #[test]
+    fn a_feeds_own_failure_is_charged_and_backs_off() {
+        let now = at("2024-03-01T12:00:00Z");
+        for class in [ErrorClass::Http5xx, ErrorClass::Http4xx, ErrorClass::Tls] {
+            let c = charge(now, failure(class, Some(500)));
+            assert!(c.charged, "{class:?}");
+            assert_eq!(
+                c.next,
+                after_error(now, &policy(), &[], &Hints::default(), 2, 0)
+            );
+            assert_eq!((c.retry_after, c.block_host), (None, false));
+        }
+        // A network failure while the network is known up is the feed's too.
+        let c = charge(now, failure(ErrorClass::Timeout, None));
+        assert!(c.charged);
+        assert_eq!(c.next.reason, Reason::Backoff);
+    }
+
+    #[test]
+    fn a_network_failure_while_the_network_is_down_is_probed_not_charged() {
+        let now = at("2024-03-01T12:00:00Z");
+        for class in [
+            ErrorClass::Dns,
+            ErrorClass::Connect,
+            ErrorClass::Timeout,
+            ErrorClass::Network,
+        ] {
+            let c = charge(
+                now,
+                Failure {
+                    network_down: true,
+                    ..failure(class, None)
+                },
+            );
+            assert!(!c.charged, "{class:?}");
+            assert_eq!(c.next, during_outage(now, &policy(), 0));
+        }
+        // The network being down excuses only failures of the path to the server.
+        let c = charge(
+            now,
+            Failure {
+                network_down: true,
+                ..failure(ErrorClass::Http5xx, Some(503))
+            },
+        );
+        assert!(c.charged);
+    }
+
+    #[test]
+    fn a_rate_limit_is_obeyed_not_charged_and_a_429_blocks_its_host() {
+        let now = at("2024-03-01T12:00:00Z");
+        let later = now + chrono::Duration::minutes(90);
+        let c = charge(
+            now,
+            Failure {
+                retry_after: Some(later),
+                ..failure(ErrorClass::RateLimited, Some(429))
+            },
+        );
+        assert_eq!(
+            c,
+            Charge {
+                charged: false,
+                next: Plan {
+                    at: later,
+                    reason: Reason::RetryAfter
+                },
+                retry_after: Some(later),
+                block_host: true,
+            }
+        );
+        // A 503 with Retry-After concerns the feed, not its host; a wait past the cap is cut
+        // and recorded as obeyed.
+        let c = charge(
+            now,
+            Failure {
+                retry_after: Some(now + chrono::Duration::days(30)),
+                ..failure(ErrorClass::RateLimited, Some(503))
+            },
+        );
+        assert!(!c.charged && !c.block_host);
+        assert_eq!(c.retry_after, Some(now + chrono::Duration::days(2)));
+        // No Retry-After: the interval, and at least an hour.
+        let c = charge(now, failure(ErrorClass::RateLimited, Some(429)));
+        assert_eq!(c.next.at, now + chrono::Duration::hours(1));
+        let weekly: Vec<DateTime<Utc>> =
+            (0..10).map(|i| now - chrono::Duration::weeks(i)).collect();
+        let c = after_failure(
+            now,
+            &policy(),
+            &weekly,
+            &Hints::default(),
+            1,
+            0,
+            failure(ErrorClass::RateLimited, Some(429)),
+        );
+        assert_eq!(c.next.at, now + chrono::Duration::days(1));
+        assert!(!c.charged);
+    }
+
+    #[test]
+    fn a_410_is_not_charged() {
+        let now = at("2024-03-01T12:00:00Z");
+        let c = charge(now, failure(ErrorClass::Gone, Some(410)));
+        assert!(!c.charged && !c.block_host);
+        assert_eq!(c.retry_after, None);
+        assert_eq!(c.next.reason, Reason::Gone);
     }
 
     /// A day in the life, with a fast clock: an hourly publisher with a ttl, a server that

@@ -11,6 +11,44 @@ use crate::fetch::{ErrorClass, Validators};
 use crate::record::{FailureClass, PollOutcome, PollRecord};
 use crate::schedule::{self, Reason};
 
+/// Polls in a row that must see the same permanent redirect before the source moves.
+pub const REDIRECT_POLLS_TO_MOVE: i64 = 3;
+
+/// What one poll does to a source's count of polls that saw the same permanent redirect
+/// (`sources.redirect_to`, `redirect_polls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectStep<'a> {
+    /// No permanent redirect, and none counted: nothing to write.
+    Keep,
+    /// No permanent redirect this time: the count starts again.
+    Clear,
+    /// `polls` polls in a row were sent to `to`: not yet enough to move.
+    Count { to: &'a str, polls: i64 },
+    /// Enough polls were sent to `to`: the source moves there, unless another source has that
+    /// URL already, and then the count is kept (`polls`) and both sources stay as they are.
+    Move { to: &'a str, polls: i64 },
+}
+
+/// The step after a poll that was permanently redirected to `seen` (`None`: not redirected, or
+/// not for good), given the redirect counted so far (`pending`: its target and polls).
+pub fn redirect_step<'a>(pending: Option<(&str, i64)>, seen: Option<&'a str>) -> RedirectStep<'a> {
+    let Some(to) = seen else {
+        return match pending {
+            Some(_) => RedirectStep::Clear,
+            None => RedirectStep::Keep,
+        };
+    };
+    let polls = match pending {
+        Some((target, polls)) if target == to => polls.saturating_add(1),
+        _ => 1,
+    };
+    if polls < REDIRECT_POLLS_TO_MOVE {
+        RedirectStep::Count { to, polls }
+    } else {
+        RedirectStep::Move { to, polls }
+    }
+}
+
 /// Whether a source is polled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -280,6 +318,48 @@ mod tests {
         assert_eq!(state.next_poll_at, None);
         assert!(!state.is_due(at("2030-01-01T00:00:00Z")));
         assert_eq!(state.last_error.as_deref(), Some("gone: it broke"));
+    }
+
+    #[test]
+    fn a_permanent_redirect_moves_the_source_after_enough_polls_in_a_row() {
+        let new = "https://new.example/feed";
+        let mut pending: Option<(&str, i64)> = None;
+        let mut steps = Vec::new();
+        for _ in 0..REDIRECT_POLLS_TO_MOVE {
+            let step = redirect_step(pending, Some(new));
+            if let RedirectStep::Count { to, polls } = step {
+                pending = Some((to, polls));
+            }
+            steps.push(step);
+        }
+        assert_eq!(
+            steps,
+            [
+                RedirectStep::Count { to: new, polls: 1 },
+                RedirectStep::Count { to: new, polls: 2 },
+                RedirectStep::Move { to: new, polls: 3 },
+            ]
+        );
+        // Kept (the target is taken): the count goes on.
+        assert_eq!(
+            redirect_step(Some((new, 3)), Some(new)),
+            RedirectStep::Move { to: new, polls: 4 }
+        );
+    }
+
+    #[test]
+    fn another_target_or_no_redirect_starts_the_count_again() {
+        let (old, new) = ("https://a.example/feed", "https://b.example/feed");
+        assert_eq!(
+            redirect_step(Some((old, 2)), Some(new)),
+            RedirectStep::Count { to: new, polls: 1 }
+        );
+        assert_eq!(redirect_step(Some((old, 2)), None), RedirectStep::Clear);
+        assert_eq!(redirect_step(None, None), RedirectStep::Keep);
+        assert_eq!(
+            redirect_step(None, Some(new)),
+            RedirectStep::Count { to: new, polls: 1 }
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use gleaner::fetch::address::TEST_PUBLIC_ADDRESSES;
 
 /// The loopback address counted public, where the "public" feeds are served.
 const PUBLIC_IP: &str = "127.0.0.2";
-/// More polls than `store::poll::REDIRECT_POLLS_TO_MOVE` (3), which moves a source.
+/// More polls than `source::REDIRECT_POLLS_TO_MOVE` (3), which moves a source.
 const POLLS_PAST_A_MOVE: usize = 4;
 const ADVICE: &str = "set allow_private = true on the source to allow it";
 

@@ -14,13 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::pages::{self, Stored};
 use super::{StoreError, timestamp};
+use crate::dedup::edit::{self, Edit};
 use crate::dedup::simhash::{self, BandIndex};
 use crate::dedup::{self, Identity, Item, NearDuplicates};
 use crate::record::PageRecord;
-
-/// Shorter body over longer, in characters, below which two bodies are not near-duplicates
-/// however close their fingerprints: a digest quoting a story is not the story.
-pub const MIN_LENGTH_RATIO: f64 = 0.8;
 
 /// What filing one document changed.
 #[derive(Debug, Default)]
@@ -344,7 +341,7 @@ pub(super) fn load_recent_fingerprints(
 }
 
 /// Links a new article to the nearest of `candidates` (distance, id: nearest first) whose body
-/// is of similar length and reports the same figures.
+/// confirms it a near-duplicate ([`dedup::confirms_near_duplicate`]).
 fn link_near_duplicate(
     tx: &Connection,
     article_id: i64,
@@ -353,7 +350,6 @@ fn link_near_duplicate(
     now: &str,
 ) -> Result<bool, StoreError> {
     let mut body_of = tx.prepare_cached("SELECT body FROM articles WHERE id = ?1")?;
-    let chars = body.chars().count() as f64;
     for &(distance, id) in candidates {
         let Some(other) = body_of
             .query_row([id], |r| r.get::<_, String>(0))
@@ -361,10 +357,7 @@ fn link_near_duplicate(
         else {
             continue; // removed by retention since the index was loaded
         };
-        let other_chars = other.chars().count() as f64;
-        if chars.min(other_chars) / chars.max(other_chars) < MIN_LENGTH_RATIO
-            || !dedup::same_figures(body, &other)
-        {
+        if !dedup::confirms_near_duplicate(body, &other) {
             continue;
         }
         tx.prepare_cached(
@@ -404,7 +397,8 @@ fn stored(page: &PageRecord, change: Change) -> Stored {
     }
 }
 
-/// The article as `update_article` needs it.
+/// The article as `update_article` needs it: what the edit rule looks at, and what a
+/// revision keeps.
 struct Current {
     content_hash: String,
     revision: i64,
@@ -416,16 +410,9 @@ struct Current {
     simhash: Option<i64>,
 }
 
-/// Applies an item (with its page, when one was fetched) to its existing article. `own`: the
-/// article is this item's (the entry was known); otherwise the item is another source's copy,
-/// which never revises the article but may give a teaser its page's text.
-///
-/// - The page's text replacing the feed's text is a switch, not an edit: no revision.
-/// - Once the body is the page's, a feed edit changes `feed_body` only (and the title, as an
-///   edit, when that changed); a new page text is an edit.
-/// - Otherwise, an edit: the current document goes to `article_revisions` and the article
-///   takes the new text, unless it differs only in white space, or the article already has
-///   this text (another source's copy).
+/// Applies an item (with its page, when one was fetched) to its existing article, as the edit
+/// rule ([`edit::decide`]) says. `own`: the article is this item's (the entry was known);
+/// otherwise the item is another source's copy.
 fn update_article(
     tx: &Connection,
     article_id: i64,
@@ -452,60 +439,42 @@ fn update_article(
                 simhash: r.get(7)?,
             })
         })?;
-    let r = &item.rendered;
-    // Some(feed's text) when the item's body is its page's text.
-    let page_text = page.and_then(|p| p.outcome.feed_body());
-    let switch = page_text.is_some() && !current.from_page;
-    if !own && !switch {
-        return Ok(Change::None);
-    }
-    if page_text.is_none() && current.content_hash == item.content_hash {
-        return Ok(Change::None);
-    }
-    let (body, feed_body, fingerprint) = match page_text {
-        Some(feed_body) => (
-            r.body.as_str(),
-            Some(feed_body),
-            item.simhash.map(simhash::to_stored),
-        ),
-        // The page's text stays; the feed's teaser is what changed.
-        None if current.from_page => (
-            current.body.as_str(),
-            Some(r.body.as_str()),
-            current.simhash,
-        ),
-        None => (r.body.as_str(), None, item.simhash.map(simhash::to_stored)),
+    let article = edit::Article {
+        title: &current.title,
+        body: &current.body,
+        date: &current.date,
+        content_hash: &current.content_hash,
+        from_page: current.from_page,
+        fingerprint: current.simhash.map(simhash::from_stored),
     };
-    let same_text =
-        dedup::same_words(&current.title, &r.title) && dedup::same_words(&current.body, body);
-    let change = if switch {
-        Change::Switched
-    } else if same_text {
-        tx.prepare_cached(
-            "UPDATE articles SET feed_body = ?2 WHERE id = ?1 AND body_origin = 'page'",
-        )?
-        .execute(params![article_id, feed_body])?;
-        return Ok(Change::None);
-    } else {
-        tx.prepare_cached(
-            "INSERT INTO article_revisions (article_id, revision, title, document, replaced_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![
-            article_id,
-            current.revision,
-            current.title,
-            current.document,
-            now
-        ])?;
-        Change::Revised
+    let incoming = edit::Incoming {
+        item,
+        feed_body: page.and_then(|p| p.outcome.feed_body()),
+        own,
     };
-    // An undated item keeps the date it was first seen on, not the day of the edit.
-    let date = match r.published_at {
-        Some(_) => r.date.as_str(),
-        None => current.date.as_str(),
+    let (change, text) = match edit::decide(&article, &incoming) {
+        Edit::Nothing => return Ok(Change::None),
+        Edit::FeedBodyOnly(feed_body) => {
+            tx.prepare_cached("UPDATE articles SET feed_body = ?2 WHERE id = ?1")?
+                .execute(params![article_id, feed_body])?;
+            return Ok(Change::None);
+        }
+        Edit::Switch(text) => (Change::Switched, text),
+        Edit::Revise(text) => {
+            tx.prepare_cached(
+                "INSERT INTO article_revisions (article_id, revision, title, document, replaced_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                article_id,
+                current.revision,
+                current.title,
+                current.document,
+                now
+            ])?;
+            (Change::Revised, text)
+        }
     };
-    let document = crate::text::document(date, &r.title, body);
     tx.prepare_cached(
         "UPDATE articles SET title = ?2, published_at = coalesce(?3, published_at), date = ?4,
                 body = ?5, document = ?6, content_hash = ?7, updated_at = ?8,
@@ -515,16 +484,16 @@ fn update_article(
     )?
     .execute(params![
         article_id,
-        r.title,
-        r.published_at.map(timestamp),
-        date,
-        body,
-        document,
-        item.content_hash,
+        text.title,
+        text.published_at.map(timestamp),
+        text.date,
+        text.body,
+        text.document,
+        text.content_hash,
         now,
         i64::from(change == Change::Revised),
-        fingerprint,
-        feed_body,
+        text.fingerprint.map(simhash::to_stored),
+        text.feed_body,
     ])?;
     Ok(change)
 }

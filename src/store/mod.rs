@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
-pub use articles::MIN_LENGTH_RATIO;
 pub use poll::SourceSpec;
 pub use port::{Due, SqliteStore, Store};
 

@@ -16,10 +16,7 @@ use crate::feed::FeedHints;
 use crate::fetch::Validators;
 use crate::record::{PollCounts, PollOutcome, PollRecord};
 use crate::schedule::Reason;
-use crate::source::{SourceState, Status};
-
-/// Polls in a row that must see the same permanent redirect before the source moves.
-pub const REDIRECT_POLLS_TO_MOVE: i64 = 3;
+use crate::source::{self, RedirectStep, SourceState, Status};
 
 /// A source of the configuration, as the database needs it.
 #[derive(Debug, Clone)]
@@ -266,37 +263,38 @@ fn identify_by_links(
     Ok((changed > 0).then_some(IdentityBasis::Link))
 }
 
-/// Counts polls that saw the same permanent redirect in a row; moves the source when the count
-/// reaches [`REDIRECT_POLLS_TO_MOVE`], keeping the old URL as an alias. Returns the new URL when
-/// it moved.
+/// Applies what [`source::redirect_step`] says of this poll's permanent redirect: counts polls
+/// that saw the same one in a row, and moves the source when it is time, keeping the old URL as
+/// an alias. Returns the new URL when it moved.
 fn follow_permanent_redirect(
     tx: &Connection,
     record: &PollRecord,
 ) -> Result<Option<String>, StoreError> {
-    let Some(target) = record.meta.permanent_redirect() else {
-        tx.prepare_cached(
-            "UPDATE sources SET redirect_to = NULL, redirect_polls = 0
-             WHERE id = ?1 AND redirect_to IS NOT NULL",
-        )?
-        .execute([record.source_id])?;
-        return Ok(None);
+    let (pending_to, pending_polls): (Option<String>, i64) = tx
+        .prepare_cached("SELECT redirect_to, redirect_polls FROM sources WHERE id = ?1")?
+        .query_row([record.source_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let pending = pending_to.as_deref().map(|to| (to, pending_polls));
+    let (target, polls) = match source::redirect_step(pending, record.meta.permanent_redirect()) {
+        RedirectStep::Keep => return Ok(None),
+        RedirectStep::Clear => {
+            tx.prepare_cached(
+                "UPDATE sources SET redirect_to = NULL, redirect_polls = 0 WHERE id = ?1",
+            )?
+            .execute([record.source_id])?;
+            return Ok(None);
+        }
+        RedirectStep::Count { to, polls } => {
+            count_redirect(tx, record.source_id, to, polls)?;
+            return Ok(None);
+        }
+        RedirectStep::Move { to, polls } => (to, polls),
     };
-    let polls: i64 = tx
-        .prepare_cached(
-            "UPDATE sources SET
-                 redirect_polls = CASE WHEN redirect_to = ?2 THEN redirect_polls + 1 ELSE 1 END,
-                 redirect_to = ?2
-             WHERE id = ?1 RETURNING redirect_polls",
-        )?
-        .query_row(params![record.source_id, target], |r| r.get(0))?;
-    if polls < REDIRECT_POLLS_TO_MOVE {
-        return Ok(None);
-    }
     let taken: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM sources WHERE url = ?1)")?
         .query_row([target], |r| r.get(0))?;
     if taken {
         // Another configured source already polls the target: keep both as they are.
+        count_redirect(tx, record.source_id, target, polls)?;
         return Ok(None);
     }
     let now = timestamp(Utc::now());
@@ -314,6 +312,13 @@ fn follow_permanent_redirect(
     .execute(params![record.source_id, target])?;
     tracing::info!(from = %record.url, to = %target, "source moved after repeated permanent redirects");
     Ok(Some(target.to_owned()))
+}
+
+/// Writes a source's count of polls permanently redirected to `to`.
+fn count_redirect(tx: &Connection, source_id: i64, to: &str, polls: i64) -> Result<(), StoreError> {
+    tx.prepare_cached("UPDATE sources SET redirect_to = ?2, redirect_polls = ?3 WHERE id = ?1")?
+        .execute(params![source_id, to, polls])?;
+    Ok(())
 }
 
 const STATE_COLUMNS: &str = "id, url, status, etag, last_modified, body_hash, title, site_url,
