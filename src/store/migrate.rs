@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0006_full_text.sql",
         include_str!("../../migrations/0006_full_text.sql"),
     ),
+    (
+        7,
+        "0007_states.sql",
+        include_str!("../../migrations/0007_states.sql"),
+    ),
 ];
 
 /// Work a migration needs that SQL cannot do, run in the same transaction right after it.
@@ -90,6 +95,26 @@ pub fn apply(conn: &mut Connection) -> Result<(), StoreError> {
     if current == latest {
         return Ok(());
     }
+    // A migration that rebuilds a table drops it, and with foreign keys enforced that drop
+    // deletes every row referencing it (ON DELETE CASCADE). The setting cannot change inside a
+    // transaction, so enforcement is off around it and foreign_key_check stands in before commit.
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    if enforced {
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+    }
+    let applied = apply_pending(conn);
+    if enforced {
+        // Restored whatever happened: the connection goes on to serve writes.
+        let restored = conn.pragma_update(None, "foreign_keys", "ON");
+        applied?;
+        restored?;
+        return Ok(());
+    }
+    applied
+}
+
+/// Every migration the database lacks, in one transaction that holds the write lock.
+fn apply_pending(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
     // Read again under the lock: another process may have upgraded it meanwhile.
     let current = current_version(&tx)?;
@@ -100,8 +125,35 @@ pub fn apply(conn: &mut Connection) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", version)?;
         tracing::info!(migration = name, "applying database migration");
     }
+    check_foreign_keys(&tx)?;
+    // Dropping the transaction unasked (on an error above) rolls it back.
     tx.commit()?;
     Ok(())
+}
+
+/// Refuses to commit a database whose rows reference missing rows (written while foreign keys
+/// were off, by a migration or by hand in a shell), naming a few of them.
+fn check_foreign_keys(tx: &Connection) -> Result<(), StoreError> {
+    let examples: Vec<String> = tx
+        .prepare("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check LIMIT 5")?
+        .query_map([], |r| {
+            let (table, rowid, parent): (String, Option<i64>, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?);
+            let row = rowid.map_or_else(|| "a row".to_owned(), |id| format!("row {id}"));
+            Ok(format!("{table} {row} (its {parent} row is missing)"))
+        })?
+        .collect::<Result<_, _>>()?;
+    if examples.is_empty() {
+        return Ok(());
+    }
+    let count: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    Err(StoreError::Migration(format!(
+        "not applied, the database is unchanged: {count} row(s) reference rows that do not \
+         exist, such as {}; `PRAGMA foreign_key_check` in sqlite3 lists them all",
+        examples.join(", ")
+    )))
 }
 
 #[cfg(test)]
@@ -116,7 +168,8 @@ mod tests {
         let mut files: Vec<String> = std::fs::read_dir(folder)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".sql"))
+            // schema.sql is the snapshot of the result (tests/schema.rs), not a migration.
+            .filter(|n| n.ends_with(".sql") && n != "schema.sql")
             .collect();
         files.sort();
         let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.1).collect();
