@@ -529,35 +529,44 @@ fn upgrading_version_6_keeps_every_row_and_enforces_the_states() {
 
 #[test]
 fn a_refused_upgrade_changes_nothing_and_enforces_foreign_keys_again() {
-    for (case, damage) in [
-        // A value gleaner never wrote, by hand.
-        (
-            "CHECK constraint failed",
-            "UPDATE fetches SET error_class = 'bogus' WHERE id = 3",
-        ),
-        // A row whose source is gone, deleted by a shell without foreign keys.
-        (
-            "reference rows that do not exist",
-            "PRAGMA foreign_keys = OFF; DELETE FROM sources WHERE id = 2;",
-        ),
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = version_6(&dir.path().join("gleaner.db"));
-        fill(&conn);
-        conn.execute_batch(damage).unwrap();
-        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-        let before = contents(&conn);
-        let schema = statements(&conn);
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = version_6(&dir.path().join("gleaner.db"));
+    fill(&conn);
+    // A value gleaner never wrote, by hand.
+    conn.execute_batch("UPDATE fetches SET error_class = 'bogus' WHERE id = 3")
+        .unwrap();
+    let before = contents(&conn);
+    let schema = statements(&conn);
 
-        let refused = migrate::apply(&mut conn);
-        assert!(
-            matches!(&refused, Err(StoreError::Migration(m)) if m.contains(case)),
-            "{refused:?}"
-        );
-        assert_eq!(migrate::current_version(&conn).unwrap(), 6);
-        assert_eq!(count(&conn, "PRAGMA foreign_keys"), 1, "{case}");
-        assert!(conn.is_autocommit());
-        assert!(contents(&conn) == before, "{case}");
-        assert_eq!(statements(&conn), schema);
-    }
+    let refused = migrate::apply(&mut conn);
+    assert!(
+        matches!(&refused, Err(StoreError::Migration(m)) if m.contains("CHECK constraint failed")),
+        "{refused:?}"
+    );
+    assert_eq!(migrate::current_version(&conn).unwrap(), 6);
+    assert_eq!(count(&conn, "PRAGMA foreign_keys"), 1);
+    assert!(conn.is_autocommit());
+    assert!(contents(&conn) == before);
+    assert_eq!(statements(&conn), schema);
+}
+
+#[test]
+fn rows_left_dangling_by_hand_do_not_block_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = version_6(&dir.path().join("gleaner.db"));
+    fill(&conn);
+    // A source deleted in a shell without foreign keys: its entries and fetches dangle.
+    conn.execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM sources WHERE id = 2;")
+        .unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    let dangling = count(&conn, "SELECT count(*) FROM pragma_foreign_key_check");
+    assert!(dangling > 0);
+    migrate::apply(&mut conn).unwrap();
+    assert_eq!(migrate::current_version(&conn).unwrap(), 7);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+        dangling,
+        "the user's rows are kept as they were, no more dangling"
+    );
+    assert_eq!(count(&conn, "PRAGMA foreign_keys"), 1);
 }

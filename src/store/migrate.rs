@@ -118,6 +118,15 @@ fn apply_pending(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
     // Read again under the lock: another process may have upgraded it meanwhile.
     let current = current_version(&tx)?;
+    // Rows a shell without foreign keys left dangling (a source deleted by hand) are the
+    // user's: kept as they were and not held against the migrations.
+    let dangling_before = dangling_rows(&tx)?;
+    if dangling_before > 0 {
+        tracing::warn!(
+            rows = dangling_before,
+            "rows reference rows that do not exist (`PRAGMA foreign_key_check` in sqlite3 lists them); left as they are"
+        );
+    }
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Migration(format!("{name}: {e}")))?;
@@ -125,15 +134,27 @@ fn apply_pending(conn: &mut Connection) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", version)?;
         tracing::info!(migration = name, "applying database migration");
     }
-    check_foreign_keys(&tx)?;
+    check_foreign_keys(&tx, dangling_before)?;
     // Dropping the transaction unasked (on an error above) rolls it back.
     tx.commit()?;
     Ok(())
 }
 
-/// Refuses to commit a database whose rows reference missing rows (written while foreign keys
-/// were off, by a migration or by hand in a shell), naming a few of them.
-fn check_foreign_keys(tx: &Connection) -> Result<(), StoreError> {
+fn dangling_rows(tx: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// Refuses to commit migrations that left rows referencing missing rows (more than the
+/// `before` that were there already), naming a few of them.
+fn check_foreign_keys(tx: &Connection, before: i64) -> Result<(), StoreError> {
+    let count = dangling_rows(tx)?;
+    if count <= before {
+        return Ok(());
+    }
     let examples: Vec<String> = tx
         .prepare("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check LIMIT 5")?
         .query_map([], |r| {
@@ -143,15 +164,9 @@ fn check_foreign_keys(tx: &Connection) -> Result<(), StoreError> {
             Ok(format!("{table} {row} (its {parent} row is missing)"))
         })?
         .collect::<Result<_, _>>()?;
-    if examples.is_empty() {
-        return Ok(());
-    }
-    let count: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-        r.get(0)
-    })?;
     Err(StoreError::Migration(format!(
-        "not applied, the database is unchanged: {count} row(s) reference rows that do not \
-         exist, such as {}; `PRAGMA foreign_key_check` in sqlite3 lists them all",
+        "not applied, the database is unchanged: it would leave {count} row(s) referencing \
+         rows that do not exist ({before} before), such as {}",
         examples.join(", ")
     )))
 }

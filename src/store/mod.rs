@@ -109,7 +109,10 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// Opens (creating if needed) the database for writing and brings its schema up to date.
 /// A new database is made whole under a temporary name and then linked into place, so no
 /// reader ever sees it half-made and two processes creating it at once both succeed.
-pub(crate) fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
+///
+/// The connection itself is public for the schema's tests (tests/schema.rs); gleaner goes
+/// through [`SqliteStore`].
+pub fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
     let open_error = |message: String| StoreError::Open {
         path: path.to_owned(),
         message,
