@@ -186,7 +186,8 @@ fn failed(
     let host = error.host.clone().unwrap_or_default();
     let meta = (*error.meta).clone();
     // Only network failures are told to the outage detector: they are what it counts.
-    let network_down = error.class.is_network() && !politeness.network_failed(&host, now);
+    let network_down =
+        error.class.is_network() && politeness.network_down_after_failure(&host, now);
     let charge = schedule::after_failure(
         now,
         &source.policy,
@@ -208,7 +209,8 @@ fn failed(
         message: error.message,
         charged: charge.charged,
         retry_after: charge.retry_after,
-        block_host: charge.block_host.then_some(host),
+        // An error without a host (none is known before the first request) blocks no host.
+        block_host: (charge.block_host && !host.is_empty()).then_some(host),
     };
     (outcome, meta, charge.next)
 }

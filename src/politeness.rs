@@ -119,10 +119,10 @@ impl Politeness {
         outage.last_success = outage.last_success.max(Some(at));
     }
 
-    /// Notes a network failure (DNS, connect, timeout) from `host` and says whether to charge it
-    /// to the feed: not when the network looks down here, nor when nothing has shown it up
-    /// lately. Logs once when an outage begins.
-    pub fn network_failed(&self, host: &str, now: DateTime<Utc>) -> bool {
+    /// Notes a network failure (DNS, connect, timeout) from `host` and says whether the network
+    /// looks down here: down now, or not shown up lately (then the failure is not the feed's
+    /// to be charged). Logs once when an outage begins.
+    pub fn network_down_after_failure(&self, host: &str, now: DateTime<Utc>) -> bool {
         let mut outage = lock(&self.outage);
         let was_down = outage.is_down();
         outage.failure(host, now);
@@ -133,7 +133,7 @@ impl Politeness {
                  no source is charged an error until it is back"
             );
         }
-        outage.charge(now)
+        !outage.charge(now)
     }
 }
 
