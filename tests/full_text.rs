@@ -607,3 +607,70 @@ fn a_page_put_off_makes_the_next_poll_read_the_feed_again() {
     );
     assert_eq!(server.seen("/bridge").len(), 2);
 }
+
+#[test]
+fn a_teaser_that_gets_its_page_later_is_linked_to_an_earlier_copy() {
+    let server = TestServer::start();
+    let whole: String = ARTICLE.iter().map(|p| format!("<p>{p}</p>")).collect();
+    server.route(
+        "/wire.xml",
+        Reply::feed(rss(&[(
+            "w1",
+            &server.url("/wire/bridge"),
+            "Bridge to close",
+            DATE,
+            &whole,
+        )])),
+    );
+    server.route(
+        "/news.xml",
+        teasers(&[("n1", &server.url("/news/bridge"), "Bridge to close")]),
+    );
+    server.route("/news/bridge", Reply::Hang);
+    let ws = Workspace::new();
+    std::fs::write(
+        ws.config(),
+        format!(
+            "database = \"gleaner.db\"\nhost_delay = \"0s\"\nconcurrency = 1\ntimeout = \"1s\"\n\
+             [[sources]]\nname = \"wire\"\nurl = \"{}\"\nfull_text = \"never\"\n\
+             [[sources]]\nname = \"news\"\nurl = \"{}\"\n",
+            server.url("/wire.xml"),
+            server.url("/news.xml")
+        ),
+    )
+    .unwrap();
+    ws.once();
+    let conn = ws.open_db();
+    assert_eq!(count(&conn, "SELECT count(*) FROM articles"), 2);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM duplicates"),
+        0,
+        "a teaser is too short to compare"
+    );
+
+    // The page arrives at the next poll: the teaser becomes the article, a copy of the wire's.
+    server.route("/news/bridge", html(page("Bridge to close", &ARTICLE, "")));
+    ws.once();
+    // Whichever came first is the original (the later id is the copy), so the order of the two
+    // polls does not matter.
+    let (copy, original): (i64, i64) = conn
+        .query_row("SELECT article_id, duplicate_of FROM duplicates", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(original < copy);
+    let origins: Vec<String> = [original, copy]
+        .iter()
+        .map(|id| {
+            conn.query_row(
+                "SELECT body_origin FROM articles WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut sorted = origins.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["feed", "page"], "{origins:?}");
+}

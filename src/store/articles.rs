@@ -75,7 +75,11 @@ pub(super) fn file_items(
     )?;
     let mut touch_entry =
         tx.prepare_cached("UPDATE entries SET last_seen_at = ?2 WHERE id = ?1")?;
-    let mut window_start: Option<i64> = None;
+    let mut earlier = Earlier {
+        window_start: None,
+        now,
+        near,
+    };
     for (index, item) in items.iter().enumerate() {
         let page = page_of.get(&index).copied();
         let identity = item.identity.as_stored();
@@ -111,7 +115,15 @@ pub(super) fn file_items(
             }
             Some(entry) => {
                 let change = update_article(tx, entry.article_id, item, page, true, &now_text)?;
-                filed.count(change, entry.article_id, item, recent);
+                filed.settle(
+                    tx,
+                    &mut earlier,
+                    recent,
+                    change,
+                    entry.article_id,
+                    item,
+                    &now_text,
+                )?;
                 tx.prepare_cached(
                     "UPDATE entries SET content_hash = ?2, last_seen_at = ?3, link = ?4 WHERE id = ?1",
                 )?
@@ -140,29 +152,32 @@ pub(super) fn file_items(
                     Change::Created
                 } else {
                     let change = update_article(tx, article_id, item, page, false, &now_text)?;
-                    filed.count(change, article_id, item, recent);
+                    filed.settle(
+                        tx,
+                        &mut earlier,
+                        recent,
+                        change,
+                        article_id,
+                        item,
+                        &now_text,
+                    )?;
                     change
                 };
                 if let Some(page) = page {
                     pages::record(tx, source_id, article_id, page, stored(page, change), false)?;
                 }
                 if created {
-                    filed.new += 1;
                     filed.full_text +=
                         u64::from(page.is_some_and(|p| p.outcome.feed_body().is_some()));
-                    if let Some(hash) = item.simhash {
-                        let start = match window_start {
-                            Some(id) => id,
-                            None => *window_start.insert(first_recent_article(tx, now, near)?),
-                        };
-                        let lookup = recent.within(hash, near.max_distance, start..article_id);
-                        let body = &item.rendered.body;
-                        if link_near_duplicate(tx, article_id, body, &lookup.candidates, &now_text)?
-                        {
-                            filed.near_duplicates += 1;
-                        }
-                        recent.insert(article_id, hash);
-                    }
+                    filed.settle(
+                        tx,
+                        &mut earlier,
+                        recent,
+                        change,
+                        article_id,
+                        item,
+                        &now_text,
+                    )?;
                 }
                 tx.prepare_cached(
                     "INSERT INTO entries (source_id, article_id, identity, guid, link, content_hash,
@@ -340,6 +355,69 @@ pub(super) fn load_recent_fingerprints(
     Ok(index)
 }
 
+/// What comparing an article with the earlier ones needs: the first id recent enough (looked up
+/// once per document) and the fingerprints of recent articles.
+struct Earlier<'a> {
+    window_start: Option<i64>,
+    now: DateTime<Utc>,
+    near: &'a NearDuplicates,
+}
+
+impl Earlier<'_> {
+    /// Links `article_id` (fingerprint `hash`) to its nearest earlier near-duplicate, unless it
+    /// is linked already. Returns whether it was linked now.
+    fn link(
+        &mut self,
+        tx: &Connection,
+        recent: &BandIndex,
+        article_id: i64,
+        hash: u64,
+        body: &str,
+        now_text: &str,
+    ) -> Result<bool, StoreError> {
+        let linked: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM duplicates WHERE article_id = ?1)")?
+            .query_row([article_id], |r| r.get(0))?;
+        if linked {
+            return Ok(false);
+        }
+        let start = match self.window_start {
+            Some(id) => id,
+            None => *self
+                .window_start
+                .insert(first_recent_article(tx, self.now, self.near)?),
+        };
+        let lookup = recent.within(hash, self.near.max_distance, start..article_id);
+        link_near_duplicate(tx, article_id, body, &lookup.candidates, now_text)
+    }
+
+    /// Links to `article_id` (a teaser that just got its page's text, fingerprint `hash`) the
+    /// nearest later article that is a near-duplicate of it and was linked to nothing: it
+    /// arrived while `article_id` was too short to compare. Copies are always the later ones.
+    fn link_later(
+        &self,
+        tx: &Connection,
+        recent: &BandIndex,
+        article_id: i64,
+        hash: u64,
+        body: &str,
+        now_text: &str,
+    ) -> Result<bool, StoreError> {
+        let lookup = recent.within(hash, self.near.max_distance, article_id + 1..i64::MAX);
+        let mut linked =
+            tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM duplicates WHERE article_id = ?1)")?;
+        for &(distance, later) in &lookup.candidates {
+            if linked.query_row([later], |r| r.get::<_, bool>(0))? {
+                continue;
+            }
+            if link_near_duplicate(tx, later, body, &[(distance, article_id)], now_text)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
 /// Links a new article to the nearest of `candidates` (distance, id: nearest first) whose body
 /// confirms it a near-duplicate ([`dedup::confirms_near_duplicate`]).
 fn link_near_duplicate(
@@ -371,19 +449,40 @@ fn link_near_duplicate(
 }
 
 impl Filed {
-    fn count(&mut self, change: Change, article_id: i64, item: &Item, recent: &mut BandIndex) {
+    /// Counts what filing an item changed in `article_id`. An article whose text is new to the
+    /// comparison (a new one, or a teaser that just got its page's text) is linked to its
+    /// nearest earlier near-duplicate, and its fingerprint joins `recent`.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &mut self,
+        tx: &Connection,
+        earlier: &mut Earlier<'_>,
+        recent: &mut BandIndex,
+        change: Change,
+        article_id: i64,
+        item: &Item,
+        now_text: &str,
+    ) -> Result<(), StoreError> {
         match change {
-            Change::None | Change::Created => {}
-            Change::Revised => self.updated += 1,
-            Change::Switched => {
-                self.full_text += 1;
-                // A teaser too short to fingerprint has a fingerprint now: later articles are
-                // compared with it.
-                if let Some(hash) = item.simhash {
-                    recent.insert(article_id, hash);
-                }
+            Change::None => return Ok(()),
+            Change::Revised => {
+                self.updated += 1;
+                return Ok(());
             }
+            Change::Created => self.new += 1,
+            Change::Switched => self.full_text += 1,
         }
+        if let Some(hash) = item.simhash {
+            let body = &item.rendered.body;
+            if earlier.link(tx, recent, article_id, hash, body, now_text)?
+                || (change == Change::Switched
+                    && earlier.link_later(tx, recent, article_id, hash, body, now_text)?)
+            {
+                self.near_duplicates += 1;
+            }
+            recent.insert(article_id, hash);
+        }
+        Ok(())
     }
 }
 
