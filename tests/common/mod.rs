@@ -1,7 +1,10 @@
 //! Shared by the integration tests: a real HTTP/1.1 server on 127.0.0.1 whose routes the test
 //! sets and changes, which records every request it receives and can misbehave on purpose;
-//! and helpers to write a configuration, run the real binary and open the real database.
+//! helpers to write a configuration, run the real binary and open the real database; and a
+//! throwaway PostgreSQL cluster (`postgres`).
 #![allow(dead_code)]
+
+pub mod postgres;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
