@@ -1,0 +1,273 @@
+//! The PostgreSQL store (issue 10): the same tables and the same rules as the SQLite store
+//! ([`super::SqliteStore`]), through tokio-postgres. A first slice: not selectable from the
+//! configuration yet, no leases (one daemon at a time), one connection.
+//!
+//! Choices, and why:
+//! * One connection behind a mutex: writes are applied one at a time, in the order given, as the
+//!   SQLite writer applies them; reads wait for a write in progress, which is short.
+//! * One transaction per poll, at PostgreSQL's default READ COMMITTED: with one writer nothing
+//!   races; the one insert that could (`articles.key`) is `ON CONFLICT DO NOTHING` and then read
+//!   back, which READ COMMITTED sees committed. Serialization failures and deadlocks are
+//!   reported as transient for when several daemons write (leases, later).
+//! * Near-duplicate candidates come from the band expression indexes, queried per poll, not
+//!   from an in-memory index: the database is the only truth several processes can share.
+//! * No tokio_postgres type leaves this module: errors become [`StoreError::Engine`].
+
+mod articles;
+mod pages;
+mod poll;
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use tokio::sync::Mutex;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use super::port::{Due, Store};
+use super::writer::{Pruned, Retention, Synced};
+use super::{SourceSpec, StoreError};
+use crate::dedup::NearDuplicates;
+use crate::record::{PageKnown, PageQuery, PollCounts, PollRecord};
+
+/// The migrations, in order: `migrations/postgres/000N_*.sql` is version N. Each sets
+/// `schema_version` itself, last.
+const MIGRATIONS: &[&str] = &[include_str!(
+    "../../../migrations/postgres/0001_initial.sql"
+)];
+
+/// Taken (transaction-scoped) while migrating, so that two gleaners starting at once do not both
+/// create the schema: the second waits and then finds it made. Any fixed number: "gleaner".
+const MIGRATION_LOCK: i64 = 0x0067_6c65_616e_6572;
+
+/// The schema version this gleaner writes.
+pub fn latest_version() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        StoreError::Engine {
+            transient: is_transient(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Whether the same write may well succeed later: the connection failed or closed, the server is
+/// shutting down or refusing connections, or the transaction lost a race with another one.
+fn is_transient(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        Some(code) => {
+            // Class 08: connection exceptions; 57P0x: admin/crash shutdown, cannot connect now.
+            code.code().starts_with("08")
+                || [
+                    SqlState::T_R_SERIALIZATION_FAILURE,
+                    SqlState::T_R_DEADLOCK_DETECTED,
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                    SqlState::TOO_MANY_CONNECTIONS,
+                    SqlState::DISK_FULL,
+                ]
+                .contains(code)
+        }
+        // Not an error of the server's: the connection itself (I/O, closed, timed out).
+        None => {
+            e.is_closed() || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+        }
+    }
+}
+
+/// The PostgreSQL store: one connection, its driver task, the near-duplicate settings.
+pub struct PostgresStore {
+    /// `None` once closed.
+    client: Mutex<Option<Client>>,
+    connection: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    near: NearDuplicates,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (a libpq connection string or URL), then creates or upgrades the schema.
+    pub async fn open(url: &str, near: NearDuplicates) -> Result<PostgresStore, StoreError> {
+        let (mut client, connection) =
+            tokio_postgres::connect(url, NoTls)
+                .await
+                .map_err(|e| StoreError::Open {
+                    path: url.into(),
+                    message: e.to_string(),
+                })?;
+        let connection = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!(error = %e, "the PostgreSQL connection failed");
+            }
+        });
+        if let Err(e) = migrate(&mut client).await {
+            drop(client);
+            let _ = connection.await;
+            return Err(e);
+        }
+        Ok(PostgresStore {
+            client: Mutex::new(Some(client)),
+            connection: std::sync::Mutex::new(Some(connection)),
+            near,
+        })
+    }
+}
+
+/// Applies the migrations the database lacks, in one transaction under an advisory lock;
+/// refuses a database newer than this gleaner.
+async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    let found = if exists {
+        let version: i32 = tx
+            .query_one("SELECT version FROM schema_version", &[])
+            .await?
+            .get(0);
+        u32::try_from(version).map_err(|_| StoreError::Migration(format!("version {version}")))?
+    } else {
+        0
+    };
+    let supported = latest_version();
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| StoreError::Migration(format!("{} failed: {e}", i + 1)))?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl PostgresStore {
+    async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, StoreError> {
+        let guard = self.client.lock().await;
+        if guard.is_none() {
+            return Err(StoreError::WriterGone);
+        }
+        Ok(guard)
+    }
+}
+
+impl Store for PostgresStore {
+    fn sync_sources(&self, specs: Vec<SourceSpec>) -> BoxFuture<'_, Result<Synced, StoreError>> {
+        Box::pin(async move {
+            let mut guard = self.client().await?;
+            let client = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let tx = client.transaction().await?;
+            let now = Utc::now();
+            let sources = poll::sync_sources(&tx, &specs, now).await?;
+            let host_blocks = poll::host_blocks(&tx, now).await?;
+            let last_network_success = poll::last_network_success(&tx).await?;
+            tx.commit().await?;
+            Ok(Synced {
+                sources,
+                host_blocks,
+                last_network_success,
+            })
+        })
+    }
+
+    fn record_poll(&self, record: PollRecord) -> BoxFuture<'_, Result<PollCounts, StoreError>> {
+        Box::pin(async move {
+            let mut guard = self.client().await?;
+            let client = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let tx = client.transaction().await?;
+            let counts = poll::record_poll(&tx, &record, &self.near).await?;
+            tx.commit().await?;
+            Ok(counts)
+        })
+    }
+
+    fn prune(&self, retention: Retention) -> BoxFuture<'_, Result<Pruned, StoreError>> {
+        Box::pin(async move {
+            let mut guard = self.client().await?;
+            let client = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let now = Utc::now();
+            let tx = client.transaction().await?;
+            let fetches = poll::prune(&tx, retention.fetches_before, now).await?
+                + pages::prune(&tx, retention.fetches_before).await?;
+            tx.commit().await?;
+            let articles = match &retention.articles_before {
+                Some(before) => articles::remove_old_articles(client, before, now).await?,
+                None => 0,
+            };
+            Ok(Pruned { fetches, articles })
+        })
+    }
+
+    fn due(
+        &self,
+        now: DateTime<Utc>,
+        skip: HashSet<i64>,
+    ) -> BoxFuture<'_, Result<Due, StoreError>> {
+        // TODO(issue 10): lease with FOR UPDATE SKIP LOCKED, so that several daemons share the
+        // sources; for now, as SQLite: every due source, for one daemon.
+        Box::pin(async move {
+            let mut guard = self.client().await?;
+            let client = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            // One snapshot for the three answers, as SQLite's reader gives.
+            let tx = client
+                .build_transaction()
+                .read_only(true)
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .start()
+                .await?;
+            let host_blocks = poll::host_blocks(&tx, now).await?;
+            let mut sources = Vec::new();
+            for id in poll::due_source_ids(&tx, now).await? {
+                if !skip.contains(&id) {
+                    sources.push(poll::load_state(&tx, id).await?);
+                }
+            }
+            let next_poll_after = poll::next_poll_after(&tx, now).await?;
+            tx.commit().await?;
+            Ok(Due {
+                sources,
+                next_poll_after,
+                host_blocks,
+            })
+        })
+    }
+
+    fn pages_known(
+        &self,
+        source_id: i64,
+        queries: Vec<PageQuery>,
+    ) -> BoxFuture<'_, Result<Vec<PageKnown>, StoreError>> {
+        Box::pin(async move {
+            let mut guard = self.client().await?;
+            let client = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let tx = client.build_transaction().read_only(true).start().await?;
+            let known = pages::known(&tx, source_id, &queries).await?;
+            tx.commit().await?;
+            Ok(known)
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // Waits for a write in progress (it holds the client), then ends the connection.
+            drop(self.client.lock().await.take());
+            let connection = self
+                .connection
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(connection) = connection
+                && connection.await.is_err()
+            {
+                tracing::error!("the PostgreSQL connection task stopped unexpectedly");
+            }
+        })
+    }
+}
