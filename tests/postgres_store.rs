@@ -542,3 +542,80 @@ async fn calls_after_close_fail_as_writer_gone() {
         Err(StoreError::WriterGone)
     ));
 }
+
+/// PostgreSQL's text holds no NUL, which SQLite's does; a JSON Feed can send one (`\u0000`) in
+/// a guid, a link or its title. Documents never hold one (the text rules drop control
+/// characters); the rest is stored with U+FFFD in its place, the same on every lookup.
+#[tokio::test]
+async fn nul_bytes_in_guids_links_and_titles_are_stored() {
+    let cluster = Cluster::shared();
+    let both = both(&cluster).await;
+    let mut stories = stories();
+    stories[0].guid = Some("g\u{0}1".into());
+    stories[0].link = Some("https://pg.example/a\u{0}b".into());
+    let outcome = || {
+        let mut outcome = parsed(items(stories.clone()));
+        if let PollOutcome::Parsed { feed_title, .. } = &mut outcome {
+            *feed_title = Some("A \u{0} title".into());
+        }
+        outcome
+    };
+    let first = both
+        .pg
+        .record_poll(record(both.pg_source, outcome()))
+        .await
+        .unwrap();
+    assert_eq!(first.new, 6);
+    let again = both
+        .pg
+        .record_poll(record(both.pg_source, outcome()))
+        .await
+        .unwrap();
+    assert_eq!(again.new, 0, "a repeat, found by its identity");
+    let client = connect(&both.pg_url).await;
+    let guid: String = client
+        .query_one("SELECT guid FROM entries ORDER BY id LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(guid, "g\u{FFFD}1");
+    both.sqlite
+        .record_poll(record(both.sqlite_source, outcome()))
+        .await
+        .unwrap();
+    both.same_rows("SELECT key, document FROM articles ORDER BY id")
+        .await;
+    both.close().await;
+}
+
+/// A tsvector holds at most 1 MB of lexemes: a body of enough distinct words must still be
+/// stored (its search covers its beginning), as SQLite stores it.
+#[tokio::test]
+async fn a_body_too_large_for_a_tsvector_is_stored() {
+    let cluster = Cluster::shared();
+    let both = both(&cluster).await;
+    // 150,000 distinct words, 1.5 MB: past the tsvector's limit.
+    let words: Vec<String> = (0..150_000u32).map(|i| format!("w{i:07x}")).collect();
+    let body = words
+        .chunks(50)
+        .map(|c| c.join(" ") + ".")
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let counts = both
+        .poll(vec![rendered("huge", "A huge article", body)])
+        .await;
+    assert_eq!(counts.new, 1);
+    both.same_rows("SELECT key, document FROM articles ORDER BY id")
+        .await;
+    let client = connect(&both.pg_url).await;
+    let found: i64 = client
+        .query_one(
+            "SELECT count(*) FROM articles WHERE search @@ plainto_tsquery('simple', 'w0000010')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(found, 1, "its beginning is searchable");
+    both.close().await;
+}

@@ -20,7 +20,7 @@ use crate::record::{PageOutcome, PageRecord};
 use crate::store::pages::Stored;
 use crate::store::{StoreError, timestamp};
 
-use super::pages;
+use super::{clean, clean_opt, pages};
 
 /// What filing one document changed.
 #[derive(Debug, Default)]
@@ -68,7 +68,10 @@ pub(super) async fn file_items(
     let page_of: HashMap<usize, &PageRecord> = pages.iter().map(|p| (p.item, p)).collect();
     let now_text = timestamp(now);
     let mut filed = Filed::default();
-    let current: HashSet<String> = items.iter().map(|i| i.identity.as_stored()).collect();
+    let current: HashSet<String> = items
+        .iter()
+        .map(|i| clean(&i.identity.as_stored()).into_owned())
+        .collect();
     let find_entry = tx
         .prepare(
             "SELECT id, article_id, content_hash FROM entries
@@ -85,7 +88,8 @@ pub(super) async fn file_items(
     };
     for (index, item) in items.iter().enumerate() {
         let page = page_of.get(&index).copied();
-        let identity = item.identity.as_stored();
+        // PostgreSQL's form of the identity, for every write and lookup alike.
+        let identity = clean(&item.identity.as_stored()).into_owned();
         let mut known: Option<Entry> = tx
             .query_opt(&find_entry, &[&source_id, &identity])
             .await?
@@ -95,7 +99,10 @@ pub(super) async fn file_items(
         if known.is_none() {
             if let Some(url) = &item.canonical_url {
                 same_url = tx
-                    .query_opt("SELECT id FROM articles WHERE canonical_url = $1", &[url])
+                    .query_opt(
+                        "SELECT id FROM articles WHERE canonical_url = $1",
+                        &[&clean(url)],
+                    )
                     .await?
                     .map(|r| r.get(0));
             }
@@ -125,7 +132,7 @@ pub(super) async fn file_items(
                         &entry.id,
                         &item.content_hash,
                         &now_text,
-                        &item.rendered.link,
+                        &clean_opt(item.rendered.link.as_deref()),
                     ],
                 )
                 .await?;
@@ -179,8 +186,8 @@ pub(super) async fn file_items(
                         &source_id,
                         &article_id,
                         &identity,
-                        &item.rendered.guid,
-                        &item.rendered.link,
+                        &clean_opt(item.rendered.guid.as_deref()),
+                        &clean_opt(item.rendered.link.as_deref()),
                         &item.content_hash,
                         &now_text,
                     ],
@@ -218,8 +225,8 @@ async fn rekey_moved_entry(
         &[
             &entry.id,
             &identity,
-            &item.rendered.guid,
-            &item.rendered.link,
+            &clean_opt(item.rendered.guid.as_deref()),
+            &clean_opt(item.rendered.link.as_deref()),
         ],
     )
     .await?;
@@ -245,7 +252,12 @@ async fn was_removed(
             "SELECT EXISTS (SELECT 1 FROM removed_entries WHERE source_id = $1 AND identity = $2)
                  OR EXISTS (SELECT 1 FROM removed_articles WHERE key = $3)
                  OR EXISTS (SELECT 1 FROM removed_articles WHERE canonical_url = $4)",
-            &[&source_id, &identity, &item.key, &item.canonical_url],
+            &[
+                &source_id,
+                &identity,
+                &item.key,
+                &clean_opt(item.canonical_url.as_deref()),
+            ],
         )
         .await?
         .get(0))
@@ -262,17 +274,17 @@ async fn find_or_create_article(
     let feed_body = page.and_then(|p| p.outcome.feed_body());
     let params: [&(dyn ToSql + Sync); 12] = [
         &item.key,
-        &r.link,
-        &item.canonical_url,
-        &r.title,
+        &clean_opt(r.link.as_deref()),
+        &clean_opt(item.canonical_url.as_deref()),
+        &clean(&r.title),
         &r.published_at.map(timestamp),
         &r.date,
-        &r.body,
-        &r.document,
+        &clean(&r.body),
+        &clean(&r.document),
         &item.content_hash,
         &now,
         &item.simhash.map(simhash::to_stored),
-        &feed_body,
+        &clean_opt(feed_body),
     ];
     let inserted = tx
         .query_opt(
@@ -563,7 +575,7 @@ async fn update_article(
         Edit::FeedBodyOnly(feed_body) => {
             tx.execute(
                 "UPDATE articles SET feed_body = $2 WHERE id = $1",
-                &[&article_id, &feed_body],
+                &[&article_id, &clean(feed_body)],
             )
             .await?;
             return Ok(Change::None);
@@ -581,16 +593,16 @@ async fn update_article(
     };
     let params: [&(dyn ToSql + Sync); 11] = [
         &article_id,
-        &text.title,
+        &clean(text.title),
         &text.published_at.map(timestamp),
         &text.date,
-        &text.body,
-        &text.document,
+        &clean(text.body),
+        &clean(&text.document),
         &text.content_hash,
         &now,
         &i64::from(change == Change::Revised),
         &text.fingerprint.map(simhash::to_stored),
-        &text.feed_body,
+        &clean_opt(text.feed_body),
     ];
     tx.execute(
         "UPDATE articles SET title = $2, published_at = coalesce($3, published_at), date = $4,

@@ -50,9 +50,36 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> StoreError {
         StoreError::Engine {
             transient: is_transient(&e),
-            message: e.to_string(),
+            message: message(&e),
         }
     }
+}
+
+/// The server's own words (severity, message, detail, hint) when it refused; else the error
+/// and its cause. The driver's Display alone says only "db error".
+fn message(e: &tokio_postgres::Error) -> String {
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("PostgreSQL: {db}"),
+        (None, Some(cause)) => format!("PostgreSQL: {e}: {cause}"),
+        (None, None) => format!("PostgreSQL: {e}"),
+    }
+}
+
+/// `text` as PostgreSQL can hold it: its text has no NUL (SQLite's has), and a feed can send one
+/// (a JSON Feed's `\u0000` in a guid, a link, a title). U+FFFD takes its place, the same way on
+/// every write and lookup, so an identity with a NUL still finds its entry. Documents and
+/// bodies never hold one (the text rules drop control characters).
+pub(super) fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// [`clean`] of an optional text.
+pub(super) fn clean_opt(text: Option<&str>) -> Option<std::borrow::Cow<'_, str>> {
+    text.map(clean)
 }
 
 /// Whether the same write may well succeed later: the connection failed or closed, the server is
@@ -95,8 +122,8 @@ impl PostgresStore {
             tokio_postgres::connect(url, NoTls)
                 .await
                 .map_err(|e| StoreError::Open {
-                    path: url.into(),
-                    message: e.to_string(),
+                    path: without_password(url).into(),
+                    message: message(&e),
                 })?;
         let connection = tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -114,6 +141,32 @@ impl PostgresStore {
             near,
         })
     }
+}
+
+/// The connection string as an error may show it: without its password, URL
+/// (`postgres://user:secret@host/db`) or key/value (`password=secret`) form alike.
+fn without_password(url: &str) -> String {
+    if let Ok(mut parsed) = url::Url::parse(url)
+        && parsed.has_host()
+    {
+        if parsed.password().is_some() {
+            let _ = parsed.set_password(Some("***"));
+        }
+        let mut shown = parsed.to_string();
+        if let Some(query) = parsed.query()
+            && query.contains("password=")
+        {
+            shown = shown.replace(query, "…");
+        }
+        return shown;
+    }
+    url.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.trim() == "password" => "password=***".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Applies the migrations the database lacks, in one transaction under an advisory lock;
@@ -269,5 +322,28 @@ impl Store for PostgresStore {
                 tracing::error!("the PostgreSQL connection task stopped unexpectedly");
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_never_show_the_password() {
+        assert_eq!(
+            without_password("postgres://gleaner:s3cret@db.example:5432/gleaner"),
+            "postgres://gleaner:***@db.example:5432/gleaner"
+        );
+        assert_eq!(
+            without_password("host=/tmp user=gleaner password=s3cret dbname=g"),
+            "host=/tmp user=gleaner password=*** dbname=g"
+        );
+        assert!(!without_password("postgresql://h/db?user=u&password=s3cret").contains("s3cret"));
+        assert_eq!(clean("a\0b"), "a\u{FFFD}b");
+        assert!(matches!(
+            clean("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
     }
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
+use super::{clean, clean_opt};
 use crate::record::{PageKnown, PageOutcome, PageQuery, PageRecord};
 use crate::store::pages::Stored;
 use crate::store::{StoreError, timestamp};
@@ -46,31 +47,30 @@ pub(super) async fn known(
     };
     let mut answers = Vec::with_capacity(queries.len());
     for q in queries {
+        let (identity, marker) = (clean(&q.identity), clean(&q.marker));
+        let canonical_url = clean_opt(q.canonical_url.as_deref());
         let own = tx
-            .query_opt(&by_entry, &[&source_id, &q.identity])
+            .query_opt(&by_entry, &[&source_id, &identity])
             .await?
             .map(|r| (r.get::<_, i64>(0), r.get::<_, Option<String>>(1)));
         let answer = match own {
-            Some((_, Some(marker))) if marker == q.marker => PageKnown::Done,
+            Some((_, Some(stored))) if stored == marker => PageKnown::Done,
             Some((article, _)) => PageKnown::Fetch {
-                deferred: count_deferred(article, &q.marker).await?,
+                deferred: count_deferred(article, &marker).await?,
             },
             None => match tx
-                .query_opt(&by_url, &[&q.canonical_url, &q.key])
+                .query_opt(&by_url, &[&canonical_url, &q.key])
                 .await?
                 .map(|r| (r.get::<_, i64>(0), r.get::<_, Option<String>>(1)))
             {
                 // Another source's article: its page is the same page, fetched already.
                 Some((_, Some(_))) => PageKnown::Done,
                 Some((article, None)) => PageKnown::Fetch {
-                    deferred: count_deferred(article, &q.marker).await?,
+                    deferred: count_deferred(article, &marker).await?,
                 },
                 None => {
                     let gone: bool = tx
-                        .query_one(
-                            &removed,
-                            &[&source_id, &q.identity, &q.key, &q.canonical_url],
-                        )
+                        .query_one(&removed, &[&source_id, &identity, &q.key, &canonical_url])
                         .await?
                         .get(0);
                     if gone {
@@ -107,16 +107,16 @@ pub(super) async fn record(
     let params: [&(dyn ToSql + Sync); 12] = [
         &article_id,
         &source_id,
-        &page.marker,
-        &page.url,
-        &page.final_url,
+        &clean(&page.marker),
+        &clean(&page.url),
+        &clean_opt(page.final_url.as_deref()),
         &timestamp(page.fetched_at),
         &page.status.map(i64::from),
         &page.bytes.map(|b| b as i64),
         &(page.duration.as_millis() as i64),
         &stored.as_str(),
         &reason,
-        &message,
+        &clean_opt(message),
     ];
     tx.execute(
         "INSERT INTO page_fetches (article_id, source_id, marker, url, final_url, fetched_at,
@@ -129,7 +129,7 @@ pub(super) async fn record(
         tx.execute(
             "UPDATE articles SET page_marker = $2
              WHERE id = $1 AND ($3::boolean OR page_marker IS NULL)",
-            &[&article_id, &page.marker, &own],
+            &[&article_id, &clean(&page.marker), &own],
         )
         .await?;
     }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use super::articles;
+use super::{articles, clean, clean_opt};
 use crate::dedup::{IdentityBasis, NearDuplicates};
 use crate::feed::FeedHints;
 use crate::fetch::Validators;
@@ -26,7 +26,7 @@ pub(super) async fn sync_sources(
     now: DateTime<Utc>,
 ) -> Result<Vec<SourceState>, StoreError> {
     let now = timestamp(now);
-    let urls: Vec<&str> = specs.iter().map(|s| s.url.as_str()).collect();
+    let urls: Vec<_> = specs.iter().map(|s| clean(&s.url)).collect();
     tx.execute(
         "UPDATE sources SET status = 'removed' WHERE status <> 'removed'
            AND NOT (url = ANY($1))
@@ -55,14 +55,21 @@ pub(super) async fn sync_sources(
         .await?;
     let mut states = Vec::with_capacity(specs.len());
     for spec in specs {
-        let moved: Option<i64> = tx.query_opt(&alias, &[&spec.url]).await?.map(|r| r.get(0));
+        let moved: Option<i64> = tx
+            .query_opt(&alias, &[&clean(&spec.url)])
+            .await?
+            .map(|r| r.get(0));
         let id: i64 = match moved {
             Some(id) => {
-                tx.execute(&rename, &[&id, &spec.name]).await?;
+                tx.execute(&rename, &[&id, &clean_opt(spec.name.as_deref())])
+                    .await?;
                 id
             }
             None => tx
-                .query_one(&upsert, &[&spec.url, &spec.name, &now])
+                .query_one(
+                    &upsert,
+                    &[&clean(&spec.url), &clean_opt(spec.name.as_deref()), &now],
+                )
                 .await?
                 .get(0),
         };
@@ -189,7 +196,7 @@ pub(super) async fn record_poll(
     let params: [&(dyn ToSql + Sync); 18] = [
         &record.source_id,
         &started,
-        &record.url,
+        &clean(&record.url),
         &status.map(i64::from),
         &i64::from(not_modified),
         &bytes.map(|b| b as i64),
@@ -198,12 +205,12 @@ pub(super) async fn record_poll(
         &(counts.new as i64),
         &(counts.updated as i64),
         &error_class,
-        &error_message,
+        &clean_opt(error_message),
         &record.meta.wire_bytes.map(|b| b as i64),
-        &record.validators_sent.etag,
-        &record.validators_sent.last_modified,
+        &clean_opt(record.validators_sent.etag.as_deref()),
+        &clean_opt(record.validators_sent.last_modified.as_deref()),
         &retry_after.map(timestamp),
-        &redirects,
+        &clean_opt(redirects.as_deref()),
         &i64::from(charged),
     ];
     tx.execute(
@@ -228,7 +235,7 @@ pub(super) async fn record_poll(
         tx.execute(
             "INSERT INTO host_blocks (host, until) VALUES ($1, $2)
              ON CONFLICT (host) DO UPDATE SET until = GREATEST(host_blocks.until, excluded.until)",
-            &[host, &timestamp(*until)],
+            &[&clean(host), &timestamp(*until)],
         )
         .await?;
     }
@@ -246,7 +253,7 @@ async fn identify_by_links(
         .execute(
             "UPDATE sources SET identity = 'link', identity_reason = $2
              WHERE id = $1 AND identity <> 'link'",
-            &[&source_id, &reason],
+            &[&source_id, &clean(reason)],
         )
         .await?;
     if changed > 0 {
@@ -293,7 +300,7 @@ async fn follow_permanent_redirect(
     let taken: bool = tx
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM sources WHERE url = $1)",
-            &[&target],
+            &[&clean(target)],
         )
         .await?
         .get(0);
@@ -310,11 +317,14 @@ async fn follow_permanent_redirect(
         &[&record.source_id, &now],
     )
     .await?;
-    tx.execute("DELETE FROM source_aliases WHERE url = $1", &[&target])
-        .await?;
+    tx.execute(
+        "DELETE FROM source_aliases WHERE url = $1",
+        &[&clean(target)],
+    )
+    .await?;
     tx.execute(
         "UPDATE sources SET url = $2, redirect_to = NULL, redirect_polls = 0 WHERE id = $1",
-        &[&record.source_id, &target],
+        &[&record.source_id, &clean(target)],
     )
     .await?;
     tracing::info!(from = %record.url, to = %target, "source moved after repeated permanent redirects");
@@ -329,7 +339,7 @@ async fn count_redirect(
 ) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE sources SET redirect_to = $2, redirect_polls = $3 WHERE id = $1",
-        &[&source_id, &to, &polls],
+        &[&source_id, &clean(to), &polls],
     )
     .await?;
     Ok(())
@@ -404,11 +414,11 @@ async fn save_state(tx: &Transaction<'_>, state: &SourceState) -> Result<(), Sto
     let params: [&(dyn ToSql + Sync); 17] = [
         &state.id,
         &state.status.as_str(),
-        &state.validators.etag,
-        &state.validators.last_modified,
-        &state.body_hash,
-        &state.title,
-        &state.site_url,
+        &clean_opt(state.validators.etag.as_deref()),
+        &clean_opt(state.validators.last_modified.as_deref()),
+        &clean_opt(state.body_hash.as_deref()),
+        &clean_opt(state.title.as_deref()),
+        &clean_opt(state.site_url.as_deref()),
         &seconds(state.hints.ttl),
         &seconds(state.hints.update_period),
         &i64::from(state.hints.skip_hours),
@@ -418,7 +428,7 @@ async fn save_state(tx: &Transaction<'_>, state: &SourceState) -> Result<(), Sto
         &state.next_poll_at.map(timestamp),
         &state.next_poll_reason.map(Reason::as_str),
         &i64::from(state.consecutive_errors),
-        &state.last_error,
+        &clean_opt(state.last_error.as_deref()),
     ];
     tx.execute(
         "UPDATE sources SET status = $2, etag = $3, last_modified = $4, body_hash = $5,
