@@ -10,7 +10,9 @@ use chrono::{Duration, Utc};
 use common::postgres::Cluster;
 use gleaner::dedup::{self, IdentityBasis, NearDuplicates, SourceContext, TrackingParams};
 use gleaner::fetch::ErrorClass;
-use gleaner::record::{FailureClass, PageQuery, PollCounts, PollOutcome, PollRecord};
+use gleaner::record::{
+    FailureClass, PageOutcome, PageQuery, PageRecord, PollCounts, PollOutcome, PollRecord,
+};
 use gleaner::render::Rendered;
 use gleaner::store::writer::Retention;
 use gleaner::store::{PostgresStore, SourceSpec, SqliteStore, Store, StoreError};
@@ -617,5 +619,198 @@ async fn a_body_too_large_for_a_tsvector_is_stored() {
         .unwrap()
         .get(0);
     assert_eq!(found, 1, "its beginning is searchable");
+    both.close().await;
+}
+
+/// Records `outcome()` in both stores, with `meta`; their counts must agree.
+async fn poll_both(
+    both: &Both,
+    outcome: impl Fn() -> PollOutcome,
+    meta: impl Fn() -> gleaner::fetch::ResponseMeta,
+) -> PollCounts {
+    let mut pg_record = record(both.pg_source, outcome());
+    pg_record.meta = meta();
+    let mut sqlite_record = record(both.sqlite_source, outcome());
+    sqlite_record.meta = meta();
+    let pg = both.pg.record_poll(pg_record).await.unwrap();
+    let sqlite = both.sqlite.record_poll(sqlite_record).await.unwrap();
+    assert_eq!(pg, sqlite, "PostgreSQL's counts, then SQLite's");
+    pg
+}
+
+fn page(item: usize, marker: &str, outcome: PageOutcome) -> PageRecord {
+    PageRecord {
+        item,
+        url: format!("https://pg.example/page{item}"),
+        final_url: Some(format!("https://pg.example/page{item}?final")),
+        fetched_at: Utc::now(),
+        duration: std::time::Duration::from_millis(30),
+        status: Some(200),
+        bytes: Some(5000),
+        marker: marker.into(),
+        outcome,
+    }
+}
+
+#[tokio::test]
+async fn pages_and_teasers_switched_to_their_page_text_as_sqlite() {
+    let cluster = Cluster::shared();
+    let both = both(&cluster).await;
+    let teaser = "A teaser of the story, shorter than its page.".to_owned();
+    let first = vec![
+        // Its page's text, fetched with the feed's teaser kept.
+        rendered("p0", "Paged", body(10, 300)),
+        rendered("p1", "Robots", teaser.clone()),
+        rendered("p2", "Timeout", teaser.clone() + " Two."),
+        rendered("p3", "Later", teaser.clone() + " Three."),
+    ];
+    let pages = vec![
+        page(
+            0,
+            "m0",
+            PageOutcome::Extracted {
+                feed_body: teaser.clone(),
+            },
+        ),
+        page(
+            1,
+            "m1",
+            PageOutcome::KeptFeed {
+                reason: "robots",
+                message: "disallowed".into(),
+                retry: false,
+            },
+        ),
+        page(
+            2,
+            "m2",
+            PageOutcome::KeptFeed {
+                reason: "timeout",
+                message: "took too long".into(),
+                retry: true,
+            },
+        ),
+    ];
+    let with_pages = |rendered: Vec<Rendered>, pages: Vec<PageRecord>| {
+        move || {
+            let mut outcome = parsed(items(rendered.clone()));
+            if let PollOutcome::Parsed { pages: p, .. } = &mut outcome {
+                *p = pages.clone();
+            }
+            outcome
+        }
+    };
+    let counts = poll_both(&both, with_pages(first.clone(), pages), Default::default).await;
+    assert_eq!((counts.new, counts.full_text, counts.pages), (4, 1, 3));
+
+    // The teaser of p3 gets its page's text, a near-duplicate of p0's: a switch, no revision,
+    // and linked to p0 (the earlier article).
+    let mut second = first.clone();
+    second[3] = rendered("p3", "Later", body(10, 300).replacen("river", "lake", 2));
+    let switch = vec![page(
+        3,
+        "m3",
+        PageOutcome::Extracted {
+            feed_body: teaser.clone() + " Three.",
+        },
+    )];
+    let counts = poll_both(&both, with_pages(second, switch), Default::default).await;
+    assert_eq!(counts.full_text, 1, "{counts:?}");
+    assert_eq!(counts.updated, 0, "{counts:?}");
+    assert_eq!(counts.near_duplicates, 1, "{counts:?}");
+
+    both.same_rows(
+        "SELECT key, document, body_origin, feed_body, page_marker, CAST(revision AS TEXT)
+         FROM articles ORDER BY id",
+    )
+    .await;
+    both.same_rows(
+        "SELECT a.key, p.marker, p.url, p.final_url, p.outcome, p.reason, p.message,
+                CAST(p.http_status AS TEXT), CAST(p.bytes AS TEXT)
+         FROM page_fetches p JOIN articles a ON a.id = p.article_id ORDER BY p.id",
+    )
+    .await;
+    both.same_rows(
+        "SELECT a.key, d.key FROM duplicates x JOIN articles a ON a.id = x.article_id
+         JOIN articles d ON d.id = x.duplicate_of ORDER BY a.key",
+    )
+    .await;
+    let queries: Vec<PageQuery> = items(first)
+        .iter()
+        .enumerate()
+        .map(|(n, i)| PageQuery {
+            identity: i.identity.as_stored(),
+            key: i.key.clone(),
+            canonical_url: i.canonical_url.clone(),
+            marker: format!("m{n}"),
+        })
+        .collect();
+    let pg = both
+        .pg
+        .pages_known(both.pg_source, queries.clone())
+        .await
+        .unwrap();
+    let sqlite = both
+        .sqlite
+        .pages_known(both.sqlite_source, queries)
+        .await
+        .unwrap();
+    assert_eq!(pg, sqlite);
+    assert_eq!(pg[2], gleaner::record::PageKnown::Fetch { deferred: 1 });
+    both.close().await;
+}
+
+#[tokio::test]
+async fn permanent_redirects_move_the_source_as_sqlite() {
+    let cluster = Cluster::shared();
+    let both = both(&cluster).await;
+    let moved = || gleaner::fetch::ResponseMeta {
+        redirects: vec![(301, "https://new.example/feed".into())],
+        ..Default::default()
+    };
+    let mut moved_to = None;
+    for _ in 0..10 {
+        let counts = poll_both(
+            &both,
+            || PollOutcome::NotModified { status: Some(304) },
+            moved,
+        )
+        .await;
+        if counts.moved_to.is_some() {
+            moved_to = counts.moved_to;
+            break;
+        }
+    }
+    assert_eq!(moved_to.as_deref(), Some("https://new.example/feed"));
+    both.same_rows("SELECT url, redirect_to, CAST(redirect_polls AS TEXT) FROM sources")
+        .await;
+    both.same_rows("SELECT url FROM source_aliases").await;
+    // The old URL, still configured, maps to the moved source.
+    let synced = both.pg.sync_sources(vec![spec(FEED, None)]).await.unwrap();
+    assert_eq!(synced.sources[0].id, both.pg_source);
+    assert_eq!(synced.sources[0].url, "https://new.example/feed");
+    both.close().await;
+}
+
+#[tokio::test]
+async fn a_feed_whose_guids_cannot_be_trusted_switches_to_links_as_sqlite() {
+    let cluster = Cluster::shared();
+    let both = both(&cluster).await;
+    let outcome = || {
+        let mut outcome = parsed(items(stories()));
+        if let PollOutcome::Parsed {
+            identity_fallback, ..
+        } = &mut outcome
+        {
+            *identity_fallback = Some("every item has the same guid".into());
+        }
+        outcome
+    };
+    let counts = poll_both(&both, outcome, Default::default).await;
+    assert_eq!(counts.identity_basis, Some(IdentityBasis::Link));
+    both.same_rows("SELECT identity, identity_reason FROM sources")
+        .await;
+    let counts = poll_both(&both, outcome, Default::default).await;
+    assert_eq!(counts.identity_basis, None, "switched once");
     both.close().await;
 }
