@@ -11,7 +11,6 @@ use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Transaction};
 
 use crate::dedup::edit::{self, Edit};
 use crate::dedup::simhash::{self, MAX_CANDIDATES, MAX_EXAMINED_PER_BUCKET};
@@ -20,7 +19,7 @@ use crate::record::{PageOutcome, PageRecord};
 use crate::store::pages::Stored;
 use crate::store::{StoreError, timestamp};
 
-use super::{clean, clean_opt, pages};
+use super::{Conn, Db, clean, clean_opt, pages};
 
 /// What filing one document changed.
 #[derive(Debug, Default)]
@@ -58,7 +57,7 @@ fn entry_of(r: &tokio_postgres::Row) -> Entry {
 
 /// Files every item of one parsed document of source `source_id`, with their pages.
 pub(super) async fn file_items(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     source_id: i64,
     items: &[Item],
     pages: &[PageRecord],
@@ -72,15 +71,9 @@ pub(super) async fn file_items(
         .iter()
         .map(|i| clean(&i.identity.as_stored()).into_owned())
         .collect();
-    let find_entry = tx
-        .prepare(
-            "SELECT id, article_id, content_hash FROM entries
-             WHERE source_id = $1 AND identity = $2",
-        )
-        .await?;
-    let touch_entry = tx
-        .prepare("UPDATE entries SET last_seen_at = $2 WHERE id = $1")
-        .await?;
+    let find_entry = "SELECT id, article_id, content_hash FROM entries
+             WHERE source_id = $1 AND identity = $2";
+    let touch_entry = "UPDATE entries SET last_seen_at = $2 WHERE id = $1";
     let mut earlier = Earlier {
         window_start: None,
         now,
@@ -91,7 +84,7 @@ pub(super) async fn file_items(
         // PostgreSQL's form of the identity, for every write and lookup alike.
         let identity = clean(&item.identity.as_stored()).into_owned();
         let mut known: Option<Entry> = tx
-            .query_opt(&find_entry, &[&source_id, &identity])
+            .query_opt(find_entry, &[&source_id, &identity])
             .await?
             .as_ref()
             .map(entry_of);
@@ -117,7 +110,7 @@ pub(super) async fn file_items(
         }
         match known {
             Some(entry) if entry.content_hash == item.content_hash && page.is_none() => {
-                tx.execute(&touch_entry, &[&entry.id, &now_text]).await?;
+                tx.execute(touch_entry, &[&entry.id, &now_text]).await?;
             }
             Some(entry) => {
                 let change =
@@ -202,7 +195,7 @@ pub(super) async fn file_items(
 /// As `store::articles::rekey_moved_entry`: an item this source gave before under another
 /// identity takes its new one, unless its old identity is still in the document.
 async fn rekey_moved_entry(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     source_id: i64,
     article_id: i64,
     item: &Item,
@@ -242,7 +235,7 @@ async fn rekey_moved_entry(
 
 /// Whether retention removed this item's article.
 async fn was_removed(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     source_id: i64,
     identity: &str,
     item: &Item,
@@ -265,7 +258,7 @@ async fn was_removed(
 
 /// The article with the item's key, or a new one. Returns its id and whether it was created.
 async fn find_or_create_article(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     item: &Item,
     page: Option<&PageRecord>,
     now: &str,
@@ -312,7 +305,7 @@ async fn find_or_create_article(
 
 /// The id from which articles are recent enough to compare: ids grow with `first_seen_at`.
 async fn first_recent_article(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     now: DateTime<Utc>,
     near: &NearDuplicates,
 ) -> Result<i64, StoreError> {
@@ -330,51 +323,71 @@ async fn first_recent_article(
     Ok(id.unwrap_or(i64::MAX))
 }
 
-/// One band's lookup, written exactly as its expression index is (`articles_simhash_N`), the
-/// newest [`MAX_EXAMINED_PER_BUCKET`] of the bucket within `ids`, as SQLite's `BandIndex`.
-const BAND_LOOKUPS: [&str; 4] = [
-    "SELECT id, simhash FROM articles WHERE simhash IS NOT NULL
-       AND ((simhash >> 48) & 65535) = $1 AND id >= $2 AND id < $3 ORDER BY id DESC LIMIT $4",
-    "SELECT id, simhash FROM articles WHERE simhash IS NOT NULL
-       AND ((simhash >> 32) & 65535) = $1 AND id >= $2 AND id < $3 ORDER BY id DESC LIMIT $4",
-    "SELECT id, simhash FROM articles WHERE simhash IS NOT NULL
-       AND ((simhash >> 16) & 65535) = $1 AND id >= $2 AND id < $3 ORDER BY id DESC LIMIT $4",
-    "SELECT id, simhash FROM articles WHERE simhash IS NOT NULL
-       AND (simhash & 65535) = $1 AND id >= $2 AND id < $3 ORDER BY id DESC LIMIT $4",
-];
+/// The near-duplicate candidates of a fingerprint, in one statement: for each band, each value
+/// within the probe radius of the fingerprint's own ($1..$4, one array a band), the newest
+/// [`MAX_EXAMINED_PER_BUCKET`] articles of that bucket within the id range ($5..$6), as SQLite's
+/// `BandIndex` examines them. Each band is written exactly as its expression index
+/// (`articles_simhash_N`) so that each bucket is one backward index-only scan. One round trip
+/// an article: at the default distance (7: radius 1, 17 values a band) a query per bucket made
+/// 68 round trips and plans an article, some 10 ms.
+const CANDIDATES: &str = "
+    SELECT c.id, c.simhash FROM unnest($1::bigint[]) v (value) CROSS JOIN LATERAL (
+        SELECT id, simhash FROM articles WHERE simhash IS NOT NULL
+           AND ((simhash >> 48) & 65535) = v.value AND id >= $5 AND id < $6
+         ORDER BY ((simhash >> 48) & 65535) DESC, id DESC LIMIT $7) c
+    UNION ALL
+    SELECT c.id, c.simhash FROM unnest($2::bigint[]) v (value) CROSS JOIN LATERAL (
+        SELECT id, simhash FROM articles WHERE simhash IS NOT NULL
+           AND ((simhash >> 32) & 65535) = v.value AND id >= $5 AND id < $6
+         ORDER BY ((simhash >> 32) & 65535) DESC, id DESC LIMIT $7) c
+    UNION ALL
+    SELECT c.id, c.simhash FROM unnest($3::bigint[]) v (value) CROSS JOIN LATERAL (
+        SELECT id, simhash FROM articles WHERE simhash IS NOT NULL
+           AND ((simhash >> 16) & 65535) = v.value AND id >= $5 AND id < $6
+         ORDER BY ((simhash >> 16) & 65535) DESC, id DESC LIMIT $7) c
+    UNION ALL
+    SELECT c.id, c.simhash FROM unnest($4::bigint[]) v (value) CROSS JOIN LATERAL (
+        SELECT id, simhash FROM articles WHERE simhash IS NOT NULL
+           AND (simhash & 65535) = v.value AND id >= $5 AND id < $6
+         ORDER BY (simhash & 65535) DESC, id DESC LIMIT $7) c";
 
 /// The articles with an id in `ids` whose fingerprint is within `max_distance` bits of `hash`:
 /// (distance, id), nearest first and then earliest, [`MAX_CANDIDATES`] at most.
 async fn candidates(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     hash: u64,
     max_distance: u32,
     ids: Range<i64>,
 ) -> Result<Vec<(u32, i64)>, StoreError> {
-    let radius = simhash::probe_radius(max_distance);
-    let mut found = Vec::new();
     if ids.is_empty() {
-        return Ok(found);
+        return Ok(Vec::new());
     }
+    let radius = simhash::probe_radius(max_distance);
+    let values: Vec<Vec<i64>> = (0..4)
+        .map(|b| {
+            simhash::band_neighbours(simhash::band(hash, b), radius)
+                .into_iter()
+                .map(i64::from)
+                .collect()
+        })
+        .collect();
     let limit = MAX_EXAMINED_PER_BUCKET as i64;
-    for (b, lookup) in BAND_LOOKUPS.iter().enumerate() {
-        let statement = tx.prepare(lookup).await?;
-        for value in simhash::band_neighbours(simhash::band(hash, b), radius) {
-            let rows = tx
-                .query(
-                    &statement,
-                    &[&i64::from(value), &ids.start, &ids.end, &limit],
-                )
-                .await?;
-            for row in rows {
-                let (id, other): (i64, i64) = (row.get(0), row.get(1));
-                let bits = simhash::distance(hash, simhash::from_stored(other));
-                if bits <= max_distance {
-                    found.push((bits, id));
-                }
-            }
-        }
-    }
+    let rows = tx
+        .query(
+            CANDIDATES,
+            &[
+                &values[0], &values[1], &values[2], &values[3], &ids.start, &ids.end, &limit,
+            ],
+        )
+        .await?;
+    let mut found: Vec<(u32, i64)> = rows
+        .iter()
+        .filter_map(|row| {
+            let (id, other): (i64, i64) = (row.get(0), row.get(1));
+            let bits = simhash::distance(hash, simhash::from_stored(other));
+            (bits <= max_distance).then_some((bits, id))
+        })
+        .collect();
     found.sort_unstable();
     found.dedup();
     found.truncate(MAX_CANDIDATES);
@@ -389,7 +402,7 @@ struct Earlier<'a> {
     near: &'a NearDuplicates,
 }
 
-async fn is_linked(tx: &Transaction<'_>, article_id: i64) -> Result<bool, StoreError> {
+async fn is_linked(tx: &Db<'_>, article_id: i64) -> Result<bool, StoreError> {
     Ok(tx
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM duplicates WHERE article_id = $1)",
@@ -403,7 +416,7 @@ impl Earlier<'_> {
     /// Links `article_id` to its nearest earlier near-duplicate, unless it is linked already.
     async fn link(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         article_id: i64,
         hash: u64,
         body: &str,
@@ -426,7 +439,7 @@ impl Earlier<'_> {
     /// near-duplicate linked to nothing: it arrived while `article_id` was too short to compare.
     async fn link_later(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         article_id: i64,
         hash: u64,
         body: &str,
@@ -448,7 +461,7 @@ impl Earlier<'_> {
 /// Links a new article to the nearest of `candidates` whose body confirms it a near-duplicate
 /// ([`dedup::confirms_near_duplicate`]).
 async fn link_near_duplicate(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     article_id: i64,
     body: &str,
     candidates: &[(u32, i64)],
@@ -480,7 +493,7 @@ impl Filed {
     /// comparison is linked to its nearest earlier near-duplicate.
     async fn settle(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         earlier: &mut Earlier<'_>,
         change: Change,
         article_id: i64,
@@ -523,7 +536,7 @@ fn stored(page: &PageRecord, change: Change) -> Stored {
 
 /// Applies an item (with its page) to its existing article, as [`edit::decide`] says.
 async fn update_article(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     article_id: i64,
     item: &Item,
     page: Option<&PageRecord>,
@@ -623,14 +636,14 @@ const REMOVE_BATCH: i64 = 1_000;
 /// As `store::articles::remove_old_articles`: removes articles dated before `before`, in short
 /// transactions, remembering each so it is not stored again.
 pub(super) async fn remove_old_articles(
-    client: &mut Client,
+    conn: &mut Conn,
     before: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let now = timestamp(now);
     let mut removed = 0;
     loop {
-        let tx = client.transaction().await?;
+        let tx = Db::begin(conn).await?;
         let doomed: Vec<i64> = tx
             .query(
                 "SELECT id FROM articles WHERE date < $1 ORDER BY date LIMIT $2",

@@ -17,13 +17,14 @@ mod articles;
 mod pages;
 mod poll;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
 
 use super::port::{Due, Store};
 use super::writer::{Pruned, Retention, Synced};
@@ -107,10 +108,105 @@ fn is_transient(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// The connection and its prepared statements.
+struct Conn {
+    client: Client,
+    statements: Statements,
+}
+
+/// Statements prepared on the connection, by their text: each is parsed once and, after a few
+/// runs, PostgreSQL plans it once too. Preparing (and planning) each statement on every use
+/// cost more than running it (planning a band lookup: 0.8 ms, running it: 0.05 ms).
+type Statements = std::sync::Mutex<HashMap<String, Statement>>;
+
+/// A transaction with the connection's prepared statements: what the store's functions write
+/// and read through. Takes SQL text and prepares it on first use.
+pub(super) struct Db<'a> {
+    tx: Transaction<'a>,
+    statements: &'a Statements,
+}
+
+impl<'a> Db<'a> {
+    async fn begin(conn: &'a mut Conn) -> Result<Db<'a>, StoreError> {
+        Ok(Db {
+            tx: conn.client.transaction().await?,
+            statements: &conn.statements,
+        })
+    }
+
+    /// A read-only transaction on one snapshot (REPEATABLE READ), for answers that must agree.
+    async fn begin_read(conn: &'a mut Conn) -> Result<Db<'a>, StoreError> {
+        Ok(Db {
+            tx: conn
+                .client
+                .build_transaction()
+                .read_only(true)
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .start()
+                .await?,
+            statements: &conn.statements,
+        })
+    }
+
+    async fn statement(&self, sql: &str) -> Result<Statement, StoreError> {
+        let cached = lock(self.statements).get(sql).cloned();
+        if let Some(statement) = cached {
+            return Ok(statement);
+        }
+        let statement = self.tx.prepare(sql).await?;
+        lock(self.statements).insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    pub(super) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let statement = self.statement(sql).await?;
+        Ok(self.tx.query(&statement, params).await?)
+    }
+
+    pub(super) async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let statement = self.statement(sql).await?;
+        Ok(self.tx.query_opt(&statement, params).await?)
+    }
+
+    pub(super) async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, StoreError> {
+        let statement = self.statement(sql).await?;
+        Ok(self.tx.query_one(&statement, params).await?)
+    }
+
+    pub(super) async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let statement = self.statement(sql).await?;
+        Ok(self.tx.execute(&statement, params).await?)
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The PostgreSQL store: one connection, its driver task, the near-duplicate settings.
 pub struct PostgresStore {
     /// `None` once closed.
-    client: Mutex<Option<Client>>,
+    client: Mutex<Option<Conn>>,
     connection: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     near: NearDuplicates,
 }
@@ -136,7 +232,10 @@ impl PostgresStore {
             return Err(e);
         }
         Ok(PostgresStore {
-            client: Mutex::new(Some(client)),
+            client: Mutex::new(Some(Conn {
+                client,
+                statements: Statements::default(),
+            })),
             connection: std::sync::Mutex::new(Some(connection)),
             near,
         })
@@ -202,7 +301,7 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
 }
 
 impl PostgresStore {
-    async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, StoreError> {
+    async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Conn>>, StoreError> {
         let guard = self.client.lock().await;
         if guard.is_none() {
             return Err(StoreError::WriterGone);
@@ -215,8 +314,8 @@ impl Store for PostgresStore {
     fn sync_sources(&self, specs: Vec<SourceSpec>) -> BoxFuture<'_, Result<Synced, StoreError>> {
         Box::pin(async move {
             let mut guard = self.client().await?;
-            let client = guard.as_mut().ok_or(StoreError::WriterGone)?;
-            let tx = client.transaction().await?;
+            let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let tx = Db::begin(conn).await?;
             let now = Utc::now();
             let sources = poll::sync_sources(&tx, &specs, now).await?;
             let host_blocks = poll::host_blocks(&tx, now).await?;
@@ -233,8 +332,8 @@ impl Store for PostgresStore {
     fn record_poll(&self, record: PollRecord) -> BoxFuture<'_, Result<PollCounts, StoreError>> {
         Box::pin(async move {
             let mut guard = self.client().await?;
-            let client = guard.as_mut().ok_or(StoreError::WriterGone)?;
-            let tx = client.transaction().await?;
+            let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let tx = Db::begin(conn).await?;
             let counts = poll::record_poll(&tx, &record, &self.near).await?;
             tx.commit().await?;
             Ok(counts)
@@ -244,14 +343,14 @@ impl Store for PostgresStore {
     fn prune(&self, retention: Retention) -> BoxFuture<'_, Result<Pruned, StoreError>> {
         Box::pin(async move {
             let mut guard = self.client().await?;
-            let client = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
             let now = Utc::now();
-            let tx = client.transaction().await?;
+            let tx = Db::begin(conn).await?;
             let fetches = poll::prune(&tx, retention.fetches_before, now).await?
                 + pages::prune(&tx, retention.fetches_before).await?;
             tx.commit().await?;
             let articles = match &retention.articles_before {
-                Some(before) => articles::remove_old_articles(client, before, now).await?,
+                Some(before) => articles::remove_old_articles(conn, before, now).await?,
                 None => 0,
             };
             Ok(Pruned { fetches, articles })
@@ -267,14 +366,9 @@ impl Store for PostgresStore {
         // sources; for now, as SQLite: every due source, for one daemon.
         Box::pin(async move {
             let mut guard = self.client().await?;
-            let client = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
             // One snapshot for the three answers, as SQLite's reader gives.
-            let tx = client
-                .build_transaction()
-                .read_only(true)
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .start()
-                .await?;
+            let tx = Db::begin_read(conn).await?;
             let host_blocks = poll::host_blocks(&tx, now).await?;
             let mut sources = Vec::new();
             for id in poll::due_source_ids(&tx, now).await? {
@@ -299,8 +393,8 @@ impl Store for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<PageKnown>, StoreError>> {
         Box::pin(async move {
             let mut guard = self.client().await?;
-            let client = guard.as_mut().ok_or(StoreError::WriterGone)?;
-            let tx = client.build_transaction().read_only(true).start().await?;
+            let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let tx = Db::begin_read(conn).await?;
             let known = pages::known(&tx, source_id, &queries).await?;
             tx.commit().await?;
             Ok(known)

@@ -2,47 +2,32 @@
 //! page fetch, as `store::pages` does in SQLite.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use super::{clean, clean_opt};
+use super::{Db, clean, clean_opt};
 use crate::record::{PageKnown, PageOutcome, PageQuery, PageRecord};
 use crate::store::pages::Stored;
 use crate::store::{StoreError, timestamp};
 
 /// Answers `queries`, items of source `source_id`, in order.
 pub(super) async fn known(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     source_id: i64,
     queries: &[PageQuery],
 ) -> Result<Vec<PageKnown>, StoreError> {
-    let by_entry = tx
-        .prepare(
-            "SELECT a.id, a.page_marker FROM entries e JOIN articles a ON a.id = e.article_id
-             WHERE e.source_id = $1 AND e.identity = $2",
-        )
-        .await?;
-    let by_url = tx
-        .prepare(
-            "(SELECT id, page_marker FROM articles WHERE canonical_url = $1)
-             UNION ALL (SELECT id, page_marker FROM articles WHERE key = $2) LIMIT 1",
-        )
-        .await?;
-    let removed = tx
-        .prepare(
-            "SELECT EXISTS (SELECT 1 FROM removed_entries WHERE source_id = $1 AND identity = $2)
+    let by_entry =
+        "SELECT a.id, a.page_marker FROM entries e JOIN articles a ON a.id = e.article_id
+             WHERE e.source_id = $1 AND e.identity = $2";
+    let by_url = "(SELECT id, page_marker FROM articles WHERE canonical_url = $1)
+             UNION ALL (SELECT id, page_marker FROM articles WHERE key = $2) LIMIT 1";
+    let removed =
+        "SELECT EXISTS (SELECT 1 FROM removed_entries WHERE source_id = $1 AND identity = $2)
                  OR EXISTS (SELECT 1 FROM removed_articles WHERE key = $3)
-                 OR EXISTS (SELECT 1 FROM removed_articles WHERE canonical_url = $4)",
-        )
-        .await?;
-    let deferred = tx
-        .prepare(
-            "SELECT count(*) FROM page_fetches
-             WHERE article_id = $1 AND marker = $2 AND outcome = 'deferred'",
-        )
-        .await?;
+                 OR EXISTS (SELECT 1 FROM removed_articles WHERE canonical_url = $4)";
+    let deferred = "SELECT count(*) FROM page_fetches
+             WHERE article_id = $1 AND marker = $2 AND outcome = 'deferred'";
     let count_deferred = async |article: i64, marker: &str| -> Result<u32, StoreError> {
-        let n: i64 = tx.query_one(&deferred, &[&article, &marker]).await?.get(0);
+        let n: i64 = tx.query_one(deferred, &[&article, &marker]).await?.get(0);
         Ok(n.clamp(0, i64::from(u32::MAX)) as u32)
     };
     let mut answers = Vec::with_capacity(queries.len());
@@ -50,7 +35,7 @@ pub(super) async fn known(
         let (identity, marker) = (clean(&q.identity), clean(&q.marker));
         let canonical_url = clean_opt(q.canonical_url.as_deref());
         let own = tx
-            .query_opt(&by_entry, &[&source_id, &identity])
+            .query_opt(by_entry, &[&source_id, &identity])
             .await?
             .map(|r| (r.get::<_, i64>(0), r.get::<_, Option<String>>(1)));
         let answer = match own {
@@ -59,7 +44,7 @@ pub(super) async fn known(
                 deferred: count_deferred(article, &marker).await?,
             },
             None => match tx
-                .query_opt(&by_url, &[&canonical_url, &q.key])
+                .query_opt(by_url, &[&canonical_url, &q.key])
                 .await?
                 .map(|r| (r.get::<_, i64>(0), r.get::<_, Option<String>>(1)))
             {
@@ -70,7 +55,7 @@ pub(super) async fn known(
                 },
                 None => {
                     let gone: bool = tx
-                        .query_one(&removed, &[&source_id, &identity, &q.key, &canonical_url])
+                        .query_one(removed, &[&source_id, &identity, &q.key, &canonical_url])
                         .await?
                         .get(0);
                     if gone {
@@ -89,7 +74,7 @@ pub(super) async fn known(
 /// Writes the record of a page fetch for `article_id` and, when it came to a conclusion and
 /// `own` or the article had no page yet, marks the revision done.
 pub(super) async fn record(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     source_id: i64,
     article_id: i64,
     page: &PageRecord,
@@ -137,10 +122,7 @@ pub(super) async fn record(
 }
 
 /// Removes page fetch records older than `cutoff`.
-pub(super) async fn prune(
-    tx: &Transaction<'_>,
-    cutoff: DateTime<Utc>,
-) -> Result<usize, StoreError> {
+pub(super) async fn prune(tx: &Db<'_>, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
     Ok(tx
         .execute(
             "DELETE FROM page_fetches WHERE fetched_at < $1",

@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use super::{articles, clean, clean_opt};
+use super::{Db, articles, clean, clean_opt};
 use crate::dedup::{IdentityBasis, NearDuplicates};
 use crate::feed::FeedHints;
 use crate::fetch::Validators;
@@ -21,7 +20,7 @@ use crate::store::{SourceSpec, StoreError, parse_timestamp, timestamp};
 /// configured marked `removed`, removed ones configured again revived; a configured URL a
 /// source moved away from maps to that source.
 pub(super) async fn sync_sources(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     specs: &[SourceSpec],
     now: DateTime<Utc>,
 ) -> Result<Vec<SourceState>, StoreError> {
@@ -34,55 +33,42 @@ pub(super) async fn sync_sources(
         &[&urls],
     )
     .await?;
-    let alias = tx
-        .prepare("SELECT source_id FROM source_aliases WHERE url = $1")
-        .await?;
-    let upsert = tx
-        .prepare(
-            "INSERT INTO sources (url, name, added_at) VALUES ($1, $2, $3)
+    let alias = "SELECT source_id FROM source_aliases WHERE url = $1";
+    let upsert = "INSERT INTO sources (url, name, added_at) VALUES ($1, $2, $3)
              ON CONFLICT (url) DO UPDATE SET name = excluded.name
-             RETURNING id",
-        )
-        .await?;
-    let rename = tx
-        .prepare("UPDATE sources SET name = $2 WHERE id = $1")
-        .await?;
-    let revive = tx
-        .prepare(
-            "UPDATE sources SET status = 'active', next_poll_at = NULL, next_poll_reason = NULL
-             WHERE id = $1 AND status = 'removed'",
-        )
-        .await?;
+             RETURNING id";
+    let rename = "UPDATE sources SET name = $2 WHERE id = $1";
+    let revive =
+        "UPDATE sources SET status = 'active', next_poll_at = NULL, next_poll_reason = NULL
+             WHERE id = $1 AND status = 'removed'";
     let mut states = Vec::with_capacity(specs.len());
     for spec in specs {
         let moved: Option<i64> = tx
-            .query_opt(&alias, &[&clean(&spec.url)])
+            .query_opt(alias, &[&clean(&spec.url)])
             .await?
             .map(|r| r.get(0));
         let id: i64 = match moved {
             Some(id) => {
-                tx.execute(&rename, &[&id, &clean_opt(spec.name.as_deref())])
+                tx.execute(rename, &[&id, &clean_opt(spec.name.as_deref())])
                     .await?;
                 id
             }
             None => tx
                 .query_one(
-                    &upsert,
+                    upsert,
                     &[&clean(&spec.url), &clean_opt(spec.name.as_deref()), &now],
                 )
                 .await?
                 .get(0),
         };
-        tx.execute(&revive, &[&id]).await?;
+        tx.execute(revive, &[&id]).await?;
         states.push(load_state(tx, id).await?);
     }
     Ok(states)
 }
 
 /// The last time any web server answered a poll (a success of an http source).
-pub(super) async fn last_network_success(
-    tx: &Transaction<'_>,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(super) async fn last_network_success(tx: &Db<'_>) -> Result<Option<DateTime<Utc>>, StoreError> {
     let last: Option<String> = tx
         .query_one(
             "SELECT max(last_success_at) FROM sources WHERE url LIKE 'http%'",
@@ -95,7 +81,7 @@ pub(super) async fn last_network_success(
 
 /// Hosts that asked (429) not to be polled before a time still to come.
 pub(super) async fn host_blocks(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
     let rows = tx
@@ -115,7 +101,7 @@ pub(super) async fn host_blocks(
 
 /// Forgets fetches older than `cutoff` and host blocks that have expired.
 pub(super) async fn prune(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
@@ -135,7 +121,7 @@ pub(super) async fn prune(
 
 /// Writes one poll, inside the caller's transaction.
 pub(super) async fn record_poll(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     record: &PollRecord,
     near: &NearDuplicates,
 ) -> Result<PollCounts, StoreError> {
@@ -245,7 +231,7 @@ pub(super) async fn record_poll(
 
 /// Switches a source from guids to links (once: the first reason stays recorded).
 async fn identify_by_links(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     source_id: i64,
     reason: &str,
 ) -> Result<Option<IdentityBasis>, StoreError> {
@@ -270,7 +256,7 @@ async fn identify_by_links(
 /// redirect in a row and moves the source when [`source::redirect_step`] says so, keeping the
 /// old URL as an alias. Returns the new URL when it moved.
 async fn follow_permanent_redirect(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     record: &PollRecord,
 ) -> Result<Option<String>, StoreError> {
     let row = tx
@@ -332,7 +318,7 @@ async fn follow_permanent_redirect(
 }
 
 async fn count_redirect(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     source_id: i64,
     to: &str,
     polls: i64,
@@ -381,7 +367,7 @@ fn state_of_row(r: &tokio_postgres::Row) -> SourceState {
 }
 
 /// A source's row (without its history, which a poll does not change).
-async fn load_row(tx: &Transaction<'_>, id: i64) -> Result<SourceState, StoreError> {
+async fn load_row(tx: &Db<'_>, id: i64) -> Result<SourceState, StoreError> {
     let row = tx
         .query_one(
             &format!("SELECT {STATE_COLUMNS} FROM sources WHERE id = $1"),
@@ -392,7 +378,7 @@ async fn load_row(tx: &Transaction<'_>, id: i64) -> Result<SourceState, StoreErr
 }
 
 /// A source's row, with the publication times of its latest articles.
-pub(super) async fn load_state(tx: &Transaction<'_>, id: i64) -> Result<SourceState, StoreError> {
+pub(super) async fn load_state(tx: &Db<'_>, id: i64) -> Result<SourceState, StoreError> {
     let mut state = load_row(tx, id).await?;
     state.history = tx
         .query(
@@ -409,7 +395,7 @@ pub(super) async fn load_state(tx: &Transaction<'_>, id: i64) -> Result<SourceSt
 }
 
 /// Writes back what [`SourceState::apply`] changed (not the URL or identity basis).
-async fn save_state(tx: &Transaction<'_>, state: &SourceState) -> Result<(), StoreError> {
+async fn save_state(tx: &Db<'_>, state: &SourceState) -> Result<(), StoreError> {
     let seconds = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
     let params: [&(dyn ToSql + Sync); 17] = [
         &state.id,
@@ -445,7 +431,7 @@ async fn save_state(tx: &Transaction<'_>, state: &SourceState) -> Result<(), Sto
 
 /// The active sources due at `now` (never polled, or their time has come).
 pub(super) async fn due_source_ids(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, StoreError> {
     Ok(tx
@@ -463,7 +449,7 @@ pub(super) async fn due_source_ids(
 
 /// The earliest poll planned after `now`, over the active sources.
 pub(super) async fn next_poll_after(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     let next: Option<String> = tx
