@@ -814,3 +814,40 @@ async fn a_feed_whose_guids_cannot_be_trusted_switches_to_links_as_sqlite() {
     assert_eq!(counts.identity_basis, None, "switched once");
     both.close().await;
 }
+
+/// A connection that broke (here: its backend terminated, as a server restart does) fails the
+/// call in progress as transient, and the store connects again.
+#[tokio::test]
+async fn a_broken_connection_is_made_again() {
+    let cluster = Cluster::shared();
+    let url = cluster.database();
+    let store = PostgresStore::open(&url, NearDuplicates::default())
+        .await
+        .unwrap();
+    store.sync_sources(vec![spec(FEED, None)]).await.unwrap();
+    let client = connect(&url).await;
+    let terminated: i64 = client
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(terminated, 1);
+    let mut errors = Vec::new();
+    let synced = loop {
+        match store.sync_sources(vec![spec(FEED, None)]).await {
+            Ok(synced) => break synced,
+            Err(e) => {
+                assert!(e.is_transient(), "{e}");
+                errors.push(e.to_string());
+                assert!(errors.len() < 3, "{errors:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(synced.sources.len(), 1);
+    store.close().await;
+}

@@ -108,10 +108,35 @@ fn is_transient(e: &tokio_postgres::Error) -> bool {
     }
 }
 
-/// The connection and its prepared statements.
+/// The connection, its prepared statements and the task that drives it.
 struct Conn {
     client: Client,
     statements: Statements,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Conn {
+    async fn connect(url: &str) -> Result<Conn, tokio_postgres::Error> {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!(error = %e, "the PostgreSQL connection failed");
+            }
+        });
+        Ok(Conn {
+            client,
+            statements: Statements::default(),
+            task,
+        })
+    }
+
+    /// Ends the connection once the server has what was sent.
+    async fn close(self) {
+        drop(self.client);
+        if self.task.await.is_err() {
+            tracing::error!("the PostgreSQL connection task stopped unexpectedly");
+        }
+    }
 }
 
 /// Statements prepared on the connection, by their text: each is parsed once and, after a few
@@ -203,40 +228,29 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The PostgreSQL store: one connection, its driver task, the near-duplicate settings.
+/// The PostgreSQL store: one connection (made again when it broke), the near-duplicate settings.
 pub struct PostgresStore {
+    /// To connect again after the connection broke (a server restart, a network cut).
+    url: String,
     /// `None` once closed.
     client: Mutex<Option<Conn>>,
-    connection: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     near: NearDuplicates,
 }
 
 impl PostgresStore {
     /// Connects to `url` (a libpq connection string or URL), then creates or upgrades the schema.
     pub async fn open(url: &str, near: NearDuplicates) -> Result<PostgresStore, StoreError> {
-        let (mut client, connection) =
-            tokio_postgres::connect(url, NoTls)
-                .await
-                .map_err(|e| StoreError::Open {
-                    path: without_password(url).into(),
-                    message: message(&e),
-                })?;
-        let connection = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::error!(error = %e, "the PostgreSQL connection failed");
-            }
-        });
-        if let Err(e) = migrate(&mut client).await {
-            drop(client);
-            let _ = connection.await;
+        let mut conn = Conn::connect(url).await.map_err(|e| StoreError::Open {
+            path: without_password(url).into(),
+            message: message(&e),
+        })?;
+        if let Err(e) = migrate(&mut conn.client).await {
+            conn.close().await;
             return Err(e);
         }
         Ok(PostgresStore {
-            client: Mutex::new(Some(Conn {
-                client,
-                statements: Statements::default(),
-            })),
-            connection: std::sync::Mutex::new(Some(connection)),
+            url: url.to_owned(),
+            client: Mutex::new(Some(conn)),
             near,
         })
     }
@@ -302,9 +316,18 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
 
 impl PostgresStore {
     async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Conn>>, StoreError> {
-        let guard = self.client.lock().await;
-        if guard.is_none() {
+        let mut guard = self.client.lock().await;
+        let Some(conn) = guard.as_mut() else {
             return Err(StoreError::WriterGone);
+        };
+        if conn.client.is_closed() {
+            // The connection broke: this call connects again (a failure is transient, and the
+            // next call tries again). What the broken one was writing was rolled back.
+            let fresh = Conn::connect(&self.url).await?;
+            tracing::info!("connected to PostgreSQL again");
+            if let Some(broken) = guard.replace(fresh) {
+                broken.close().await;
+            }
         }
         Ok(guard)
     }
@@ -403,17 +426,10 @@ impl Store for PostgresStore {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            // Waits for a write in progress (it holds the client), then ends the connection.
-            drop(self.client.lock().await.take());
-            let connection = self
-                .connection
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            if let Some(connection) = connection
-                && connection.await.is_err()
-            {
-                tracing::error!("the PostgreSQL connection task stopped unexpectedly");
+            // Waits for a write in progress (it holds the connection), then ends it.
+            let conn = self.client.lock().await.take();
+            if let Some(conn) = conn {
+                conn.close().await;
             }
         })
     }
