@@ -4,7 +4,12 @@
 //!
 //! Unlike SQLite's writer, no fingerprints are held in memory: candidates come from the band
 //! expression indexes (`articles_simhash_0..3`), then the exact distance is computed here. The
-//! database is the one truth when several processes write.
+//! database is the one truth when several processes write. One difference follows: SQLite's
+//! in-memory index keeps the fingerprint an article had when it was indexed (a revised article
+//! stays findable by its old text until the writer restarts), here an article is found by its
+//! current fingerprint only. The comparison window is an id range (`first_recent_article`): ids
+//! grow with `first_seen_at` while one process writes; with several (leases, later) an id is
+//! taken before its commit, so the window's first id may be a little off.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;

@@ -11,7 +11,15 @@
 //!   reported as transient for when several daemons write (leases, later).
 //! * Near-duplicate candidates come from the band expression indexes, queried per poll, not
 //!   from an in-memory index: the database is the only truth several processes can share.
+//! * Reads (`due`, `pages_known`) run in a read-only REPEATABLE READ transaction: one snapshot
+//!   for answers that must agree, as SQLite's reader gives.
+//! * Statements are prepared once per connection ([`Db`]); a broken connection is made again
+//!   by the next call.
+//! * Text with a NUL (which PostgreSQL's text cannot hold) is stored with U+FFFD ([`clean`]);
+//!   `articles.search` indexes the first 150,000 characters (migration 0001 says why).
 //! * No tokio_postgres type leaves this module: errors become [`StoreError::Engine`].
+//! * Not batched like SQLite's writer (a transaction per poll, not per batch of polls): 1,000
+//!   new articles take some 1.9 s here against 0.35 s in SQLite (one local socket, release).
 
 mod articles;
 mod pages;
