@@ -13,9 +13,9 @@
 //!   from an in-memory index: the database is the only truth several processes can share.
 //! * Reads (`due`, `pages_known`) run in a read-only REPEATABLE READ transaction: one snapshot
 //!   for answers that must agree, as SQLite's reader gives.
-//! * Statements are prepared once per connection ([`Db`]); a broken connection is made again
+//! * Statements are prepared once per connection (`Db`); a broken connection is made again
 //!   by the next call.
-//! * Text with a NUL (which PostgreSQL's text cannot hold) is stored with U+FFFD ([`clean`]);
+//! * Text with a NUL (which PostgreSQL's text cannot hold) is stored with U+FFFD (`clean`);
 //!   `articles.search` indexes the first 150,000 characters (migration 0001 says why).
 //! * No tokio_postgres type leaves this module: errors become [`StoreError::Engine`].
 //! * Not batched like SQLite's writer (a transaction per poll, not per batch of polls): 1,000
