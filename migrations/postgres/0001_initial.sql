@@ -30,10 +30,16 @@
 --   words, as feeds come in every language; FTS5's unicode61 tokenizer does not stem either),
 --   with a GIN index. It is the last column of `articles`, so every other column keeps its
 --   position. No `articles_fts` table and none of its three triggers: PostgreSQL computes the
---   column itself on every insert and update. Open for the backend: a tsvector holds at most
---   1 MB, and a body of enough distinct words (40,000 distinct ones, 1.3 MB of text, in a trial)
---   makes PostgreSQL refuse the whole row ("string is too long for tsvector"), where FTS5 takes
---   it; the backend must bound what it indexes before it accepts such bodies.
+--   column itself on every insert and update. Only the first 150,000 characters of title and
+--   body are indexed: a tsvector holds at most 1 MB (lexemes, 4 bytes of overhead each, and
+--   positions), and a body of enough distinct words (40,000 distinct ones, 1.3 MB of text)
+--   made PostgreSQL refuse the whole row ("string is too long for tsvector"), where FTS5 takes
+--   it. A distinct lexeme costs at most about 5 bytes a character of text (a one-character CJK
+--   word and its separator: 8 bytes), so 150,000 characters stay under the limit whatever the
+--   text; positions stop at 16,383 anyway, so past some 100,000 characters a search matched
+--   words only. SQLite's FTS5 indexes the whole body: a very long article is found there by a
+--   word near its end, here not. (Bounded in version 1 itself: no PostgreSQL database existed
+--   before the backend, tests/postgres_store.rs.)
 -- * Near-duplicate candidates are found in the database, by the four 16-bit bands of `simhash`,
 --   each an expression index (as SQLite's version 3 had): a lookup probes the bands and never
 --   scans. They replace SQLite's `articles_simhash (id, simhash)`, which only loads the writer's
@@ -112,7 +118,8 @@ CREATE TABLE articles (
     feed_body      text COLLATE "C",
     page_marker    text COLLATE "C",
     -- Full-text search (SQLite: articles_fts).
-    search         tsvector GENERATED ALWAYS AS (to_tsvector('simple', title || ' ' || body)) STORED
+    search         tsvector GENERATED ALWAYS AS
+                   (to_tsvector('simple', left(title || ' ' || body, 150000))) STORED
 );
 
 CREATE TABLE entries (

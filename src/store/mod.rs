@@ -11,6 +11,7 @@ pub mod migrate;
 mod pages;
 mod poll;
 pub mod port;
+pub mod postgres;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use poll::SourceSpec;
 pub use port::{Due, SqliteStore, Store};
+pub use postgres::PostgresStore;
 
 use crate::record::{PageKnown, PageQuery};
 use crate::source::SourceState;

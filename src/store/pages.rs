@@ -68,7 +68,7 @@ pub(super) fn known(
 
 /// How a page fetch ended, as `page_fetches.outcome` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Stored {
+pub(in crate::store) enum Stored {
     /// The page's text became the body (first time, or an edit).
     Extracted,
     /// The body was the page's text already.
@@ -78,7 +78,7 @@ pub(super) enum Stored {
 }
 
 impl Stored {
-    fn as_str(self) -> &'static str {
+    pub(in crate::store) fn as_str(self) -> &'static str {
         match self {
             Stored::Extracted => "extracted",
             Stored::Unchanged => "unchanged",
