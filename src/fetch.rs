@@ -83,6 +83,17 @@ impl ResponseMeta {
             .map(|(_, url)| url.as_str())
     }
 
+    /// The redirects followed, as `fetches.redirects` keeps them (`301 URL; 302 URL`).
+    pub fn redirects_text(&self) -> Option<String> {
+        (!self.redirects.is_empty()).then(|| {
+            self.redirects
+                .iter()
+                .map(|(status, url)| format!("{status} {url}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
     /// The URL the body came from.
     pub fn final_url<'a>(&'a self, requested: &'a str) -> &'a str {
         self.redirects

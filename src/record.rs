@@ -103,6 +103,41 @@ pub enum PollOutcome {
     },
 }
 
+/// What a failed poll says in its `fetches` row; all `None` (and charged) for a success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchFailure<'a> {
+    pub class: Option<&'static str>,
+    pub message: Option<&'a str>,
+    pub charged: bool,
+    pub retry_after: Option<DateTime<Utc>>,
+}
+
+impl PollOutcome {
+    /// The failure columns of this poll's `fetches` row.
+    pub fn failure(&self) -> FetchFailure<'_> {
+        match self {
+            PollOutcome::Failed {
+                class,
+                message,
+                charged,
+                retry_after,
+                ..
+            } => FetchFailure {
+                class: Some(class.as_str()),
+                message: Some(message),
+                charged: *charged,
+                retry_after: *retry_after,
+            },
+            _ => FetchFailure {
+                class: None,
+                message: None,
+                charged: true,
+                retry_after: None,
+            },
+        }
+    }
+}
+
 /// What a poll changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PollCounts {

@@ -12,46 +12,13 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::pages::{self, Stored};
+use super::filing::{Change, Entry, Filed, stored};
+use super::pages;
 use super::{StoreError, timestamp};
 use crate::dedup::edit::{self, Edit};
 use crate::dedup::simhash::{self, BandIndex};
 use crate::dedup::{self, Identity, Item, NearDuplicates};
 use crate::record::PageRecord;
-
-/// What filing one document changed.
-#[derive(Debug, Default)]
-pub(super) struct Filed {
-    pub new: u64,
-    pub updated: u64,
-    pub near_duplicates: u64,
-    /// Articles whose body became their page's text (new ones and teasers replaced).
-    pub full_text: u64,
-    /// Items not stored again because retention removed their article.
-    pub removed: u64,
-    /// Why the source's guids cannot be trusted, when filing showed it (a guid that changed
-    /// while its link stayed).
-    pub unstable_guids: Option<String>,
-}
-
-/// A known entry of the source.
-struct Entry {
-    id: i64,
-    article_id: i64,
-    content_hash: String,
-}
-
-/// How filing an item changed its (existing) article.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Change {
-    None,
-    /// A new article.
-    Created,
-    /// A teaser's feed text replaced by its page's text: not an edit, so no revision.
-    Switched,
-    /// An edit: the old document is kept in `article_revisions`.
-    Revised,
-}
 
 /// Files every item of one parsed document of source `source_id`, with what fetching their
 /// pages came to (`pages`, by item). New fingerprints are added to `recent`, which must hold
@@ -115,9 +82,9 @@ pub(super) fn file_items(
             }
             Some(entry) => {
                 let change = update_article(tx, entry.article_id, item, page, true, &now_text)?;
-                filed.settle(
+                earlier.settle(
+                    &mut filed,
                     tx,
-                    &mut earlier,
                     recent,
                     change,
                     entry.article_id,
@@ -152,15 +119,7 @@ pub(super) fn file_items(
                     Change::Created
                 } else {
                     let change = update_article(tx, article_id, item, page, false, &now_text)?;
-                    filed.settle(
-                        tx,
-                        &mut earlier,
-                        recent,
-                        change,
-                        article_id,
-                        item,
-                        &now_text,
-                    )?;
+                    earlier.settle(&mut filed, tx, recent, change, article_id, item, &now_text)?;
                     change
                 };
                 if let Some(page) = page {
@@ -169,15 +128,7 @@ pub(super) fn file_items(
                 if created {
                     filed.full_text +=
                         u64::from(page.is_some_and(|p| p.outcome.feed_body().is_some()));
-                    filed.settle(
-                        tx,
-                        &mut earlier,
-                        recent,
-                        change,
-                        article_id,
-                        item,
-                        &now_text,
-                    )?;
+                    earlier.settle(&mut filed, tx, recent, change, article_id, item, &now_text)?;
                 }
                 tx.prepare_cached(
                     "INSERT INTO entries (source_id, article_id, identity, guid, link, content_hash,
@@ -448,51 +399,35 @@ fn link_near_duplicate(
     Ok(false)
 }
 
-impl Filed {
+impl Earlier<'_> {
     /// Counts what filing an item changed in `article_id`. An article whose text is new to the
     /// comparison (a new one, or a teaser that just got its page's text) is linked to its
     /// nearest earlier near-duplicate, and its fingerprint joins `recent`.
     #[allow(clippy::too_many_arguments)]
     fn settle(
         &mut self,
+        filed: &mut Filed,
         tx: &Connection,
-        earlier: &mut Earlier<'_>,
         recent: &mut BandIndex,
         change: Change,
         article_id: i64,
         item: &Item,
         now_text: &str,
     ) -> Result<(), StoreError> {
-        match change {
-            Change::None => return Ok(()),
-            Change::Revised => {
-                self.updated += 1;
-                return Ok(());
-            }
-            Change::Created => self.new += 1,
-            Change::Switched => self.full_text += 1,
+        if !filed.count(change) {
+            return Ok(());
         }
         if let Some(hash) = item.simhash {
             let body = &item.rendered.body;
-            if earlier.link(tx, recent, article_id, hash, body, now_text)?
+            if self.link(tx, recent, article_id, hash, body, now_text)?
                 || (change == Change::Switched
-                    && earlier.link_later(tx, recent, article_id, hash, body, now_text)?)
+                    && self.link_later(tx, recent, article_id, hash, body, now_text)?)
             {
-                self.near_duplicates += 1;
+                filed.near_duplicates += 1;
             }
             recent.insert(article_id, hash);
         }
         Ok(())
-    }
-}
-
-/// What `page_fetches.outcome` says of a page, given what it changed.
-fn stored(page: &PageRecord, change: Change) -> Stored {
-    match (&page.outcome, change) {
-        (crate::record::PageOutcome::Extracted { .. }, Change::None) => Stored::Unchanged,
-        (crate::record::PageOutcome::Extracted { .. }, _) => Stored::Extracted,
-        (crate::record::PageOutcome::KeptFeed { retry: true, .. }, _) => Stored::Deferred,
-        (crate::record::PageOutcome::KeptFeed { retry: false, .. }, _) => Stored::KeptFeed,
     }
 }
 

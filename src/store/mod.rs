@@ -6,6 +6,7 @@
 //! stored as `YYYY-MM-DDTHH:MM:SSZ` text in UTC.
 
 mod articles;
+mod filing;
 pub mod lock;
 pub mod migrate;
 mod pages;

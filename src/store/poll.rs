@@ -14,7 +14,7 @@ use crate::dedup::NearDuplicates;
 use crate::dedup::simhash::BandIndex;
 use crate::feed::FeedHints;
 use crate::fetch::Validators;
-use crate::record::{PollCounts, PollOutcome, PollRecord};
+use crate::record::{FetchFailure, PollCounts, PollOutcome, PollRecord};
 use crate::schedule::Reason;
 use crate::source::{self, RedirectStep, SourceState, Status};
 
@@ -169,30 +169,13 @@ pub(super) fn record_poll(
         }
         PollOutcome::Failed { status, bytes, .. } => (*status, false, *bytes),
     };
-    let (error_class, error_message, charged, retry_after) = match &record.outcome {
-        PollOutcome::Failed {
-            class,
-            message,
-            charged,
-            retry_after,
-            ..
-        } => (
-            Some(class.as_str()),
-            Some(message.as_str()),
-            *charged,
-            *retry_after,
-        ),
-        _ => (None, None, true, None),
-    };
-    let redirects = (!record.meta.redirects.is_empty()).then(|| {
-        record
-            .meta
-            .redirects
-            .iter()
-            .map(|(status, url)| format!("{status} {url}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    });
+    let FetchFailure {
+        class: error_class,
+        message: error_message,
+        charged,
+        retry_after,
+    } = record.outcome.failure();
+    let redirects = record.meta.redirects_text();
 
     tx.prepare_cached(
         "INSERT INTO fetches (source_id, started_at, url, http_status, not_modified, bytes,

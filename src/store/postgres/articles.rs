@@ -20,37 +20,11 @@ use tokio_postgres::types::ToSql;
 use crate::dedup::edit::{self, Edit};
 use crate::dedup::simhash::{self, MAX_CANDIDATES, MAX_EXAMINED_PER_BUCKET};
 use crate::dedup::{self, Identity, Item, NearDuplicates};
-use crate::record::{PageOutcome, PageRecord};
-use crate::store::pages::Stored;
+use crate::record::PageRecord;
+use crate::store::filing::{Change, Entry, Filed, stored};
 use crate::store::{StoreError, timestamp};
 
 use super::{Conn, Db, clean, clean_opt, pages};
-
-/// What filing one document changed.
-#[derive(Debug, Default)]
-pub(super) struct Filed {
-    pub new: u64,
-    pub updated: u64,
-    pub near_duplicates: u64,
-    pub full_text: u64,
-    pub removed: u64,
-    pub unstable_guids: Option<String>,
-}
-
-struct Entry {
-    id: i64,
-    article_id: i64,
-    content_hash: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Change {
-    None,
-    Created,
-    /// A teaser's feed text replaced by its page's text: not an edit, so no revision.
-    Switched,
-    Revised,
-}
 
 fn entry_of(r: &tokio_postgres::Row) -> Entry {
     Entry {
@@ -120,8 +94,8 @@ pub(super) async fn file_items(
             Some(entry) => {
                 let change =
                     update_article(tx, entry.article_id, item, page, true, &now_text).await?;
-                filed
-                    .settle(tx, &mut earlier, change, entry.article_id, item, &now_text)
+                earlier
+                    .settle(&mut filed, tx, change, entry.article_id, item, &now_text)
                     .await?;
                 tx.execute(
                     "UPDATE entries SET content_hash = $2, last_seen_at = $3, link = $4
@@ -160,8 +134,8 @@ pub(super) async fn file_items(
                 } else {
                     let change =
                         update_article(tx, article_id, item, page, false, &now_text).await?;
-                    filed
-                        .settle(tx, &mut earlier, change, article_id, item, &now_text)
+                    earlier
+                        .settle(&mut filed, tx, change, article_id, item, &now_text)
                         .await?;
                     change
                 };
@@ -172,8 +146,8 @@ pub(super) async fn file_items(
                 if created {
                     filed.full_text +=
                         u64::from(page.is_some_and(|p| p.outcome.feed_body().is_some()));
-                    filed
-                        .settle(tx, &mut earlier, change, article_id, item, &now_text)
+                    earlier
+                        .settle(&mut filed, tx, change, article_id, item, &now_text)
                         .await?;
                 }
                 tx.execute(
@@ -493,49 +467,33 @@ async fn link_near_duplicate(
     Ok(false)
 }
 
-impl Filed {
+impl Earlier<'_> {
     /// Counts what filing an item changed in `article_id`; an article whose text is new to the
     /// comparison is linked to its nearest earlier near-duplicate.
     async fn settle(
         &mut self,
+        filed: &mut Filed,
         tx: &Db<'_>,
-        earlier: &mut Earlier<'_>,
         change: Change,
         article_id: i64,
         item: &Item,
         now_text: &str,
     ) -> Result<(), StoreError> {
-        match change {
-            Change::None => return Ok(()),
-            Change::Revised => {
-                self.updated += 1;
-                return Ok(());
-            }
-            Change::Created => self.new += 1,
-            Change::Switched => self.full_text += 1,
+        if !filed.count(change) {
+            return Ok(());
         }
         if let Some(hash) = item.simhash {
             let body = &item.rendered.body;
-            if earlier.link(tx, article_id, hash, body, now_text).await?
+            if self.link(tx, article_id, hash, body, now_text).await?
                 || (change == Change::Switched
-                    && earlier
+                    && self
                         .link_later(tx, article_id, hash, body, now_text)
                         .await?)
             {
-                self.near_duplicates += 1;
+                filed.near_duplicates += 1;
             }
         }
         Ok(())
-    }
-}
-
-/// What `page_fetches.outcome` says of a page, given what it changed.
-fn stored(page: &PageRecord, change: Change) -> Stored {
-    match (&page.outcome, change) {
-        (PageOutcome::Extracted { .. }, Change::None) => Stored::Unchanged,
-        (PageOutcome::Extracted { .. }, _) => Stored::Extracted,
-        (PageOutcome::KeptFeed { retry: true, .. }, _) => Stored::Deferred,
-        (PageOutcome::KeptFeed { retry: false, .. }, _) => Stored::KeptFeed,
     }
 }
 

@@ -11,7 +11,7 @@ use super::{Db, articles, clean, clean_opt};
 use crate::dedup::{IdentityBasis, NearDuplicates};
 use crate::feed::FeedHints;
 use crate::fetch::Validators;
-use crate::record::{PollCounts, PollOutcome, PollRecord};
+use crate::record::{FetchFailure, PollCounts, PollOutcome, PollRecord};
 use crate::schedule::Reason;
 use crate::source::{self, RedirectStep, SourceState, Status};
 use crate::store::{SourceSpec, StoreError, parse_timestamp, timestamp};
@@ -155,30 +155,13 @@ pub(super) async fn record_poll(
         }
         PollOutcome::Failed { status, bytes, .. } => (*status, false, *bytes),
     };
-    let (error_class, error_message, charged, retry_after) = match &record.outcome {
-        PollOutcome::Failed {
-            class,
-            message,
-            charged,
-            retry_after,
-            ..
-        } => (
-            Some(class.as_str()),
-            Some(message.as_str()),
-            *charged,
-            *retry_after,
-        ),
-        _ => (None, None, true, None),
-    };
-    let redirects = (!record.meta.redirects.is_empty()).then(|| {
-        record
-            .meta
-            .redirects
-            .iter()
-            .map(|(status, url)| format!("{status} {url}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    });
+    let FetchFailure {
+        class: error_class,
+        message: error_message,
+        charged,
+        retry_after,
+    } = record.outcome.failure();
+    let redirects = record.meta.redirects_text();
     let params: [&(dyn ToSql + Sync); 18] = [
         &record.source_id,
         &started,
