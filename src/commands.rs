@@ -2,29 +2,34 @@
 //! and calls one of these.
 
 use std::io::{ErrorKind, IsTerminal, Read, StdoutLock, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use chrono::{NaiveDate, Utc};
 
 use crate::config::Config;
 use crate::daemon::{self, Daemon};
-use crate::store::Reader;
+use crate::store::Database;
 use crate::store::lock::DaemonLock;
 use crate::text;
 
-/// Loads the configuration, with the database path overridden when asked.
-pub fn load_config(path: &Path, database: Option<PathBuf>) -> anyhow::Result<Config> {
+/// Loads the configuration, with the database overridden when asked (a path relative to the
+/// current folder, or a PostgreSQL URL).
+pub fn load_config(path: &Path, database: Option<String>) -> anyhow::Result<Config> {
     let mut config = Config::load(path)?;
     if let Some(database) = database {
-        config.database = database;
+        config.database = Database::parse(&database, Path::new(""));
     }
     Ok(config)
 }
 
-/// `gleaner run`: the daemon, until SIGINT or SIGTERM; one per database.
+/// `gleaner run`: the daemon, until SIGINT or SIGTERM; one per SQLite file, any number on one
+/// PostgreSQL database (they share the sources).
 pub async fn run(config: Config, database_override: bool) -> anyhow::Result<()> {
-    let _lock = DaemonLock::acquire(&config.database)?;
+    let _lock = match config.database.sqlite_path() {
+        Some(path) => Some(DaemonLock::acquire(path)?),
+        None => None,
+    };
     let (shutdown, reload) = daemon::signals()?;
     Daemon::start(config, database_override, Some(&shutdown))
         .await?
@@ -54,10 +59,9 @@ pub async fn once(config: Config, force: bool, database_override: bool) -> anyho
         .collect();
     if let Some(cause) = unrecorded.first() {
         bail!(
-            "{} of {} polls could not be written to {}: {cause}",
+            "{} of {} polls could not be written to {database}: {cause}",
             unrecorded.len(),
             summaries.len(),
-            database.display()
         );
     }
     Ok(())
@@ -67,25 +71,26 @@ pub async fn once(config: Config, force: bool, database_override: bool) -> anyho
 /// A re-export replaces the files an earlier one wrote (numbering shifts as articles come and
 /// go, and may widen), so the folder holds exactly the current set; other files stay.
 /// Returns the number of files written.
-pub fn export(database: &Path, out: &Path) -> anyhow::Result<u64> {
-    let reader = Reader::open(database)?;
+pub async fn export(database: &Database, out: &Path) -> anyhow::Result<u64> {
+    let catalog = crate::store::database::catalog(database).await?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the folder {}", out.display()))?;
     // Before writing rather than after: knowing which old names survive would take a list of
     // every name written, and the files are copies of the database, written again at once.
     remove_previous_export(out)
         .with_context(|| format!("cannot remove the previous export from {}", out.display()))?;
-    let total = reader.article_count()?;
+    let total = catalog.article_count().await?;
     // At least three digits, and enough for every position, so the names sort in order.
     let width = total.saturating_sub(1).to_string().len().max(3);
     let mut position = 0u64;
-    reader
-        .for_each_document(|doc| {
+    catalog
+        .for_each_document(&mut |doc| {
             let name = format!("{position:0width$}_{}.txt", doc.key);
             std::fs::write(out.join(&name), doc.document.as_bytes())?;
             position += 1;
             Ok(())
-        })?
+        })
+        .await?
         .with_context(|| format!("cannot write into {}", out.display()))?;
     Ok(position)
 }
@@ -152,8 +157,9 @@ fn to_stdout(
 }
 
 /// `gleaner revive SOURCE`: a `gone` (or any) source, by id or URL, active and due again.
-pub fn revive(database: &Path, source: &str) -> anyhow::Result<()> {
-    match crate::store::revive(database, source)? {
+pub async fn revive(database: &Database, source: &str) -> anyhow::Result<()> {
+    let catalog = crate::store::database::catalog(database).await?;
+    match catalog.revive(source).await? {
         Some(url) => to_stdout(|out| {
             writeln!(
                 out,
@@ -161,21 +167,17 @@ pub fn revive(database: &Path, source: &str) -> anyhow::Result<()> {
             )
         }),
         None => bail!(
-            "no source {source:?} in {}: give its id or URL as `gleaner sources` lists it",
-            database.display()
+            "no source {source:?} in {database}: give its id or URL as `gleaner sources` lists it"
         ),
     }
 }
 
 /// `gleaner sources`: each source with its status, polls, errors and article count.
-pub fn sources(database: &Path) -> anyhow::Result<()> {
-    let reader = Reader::open(database)?;
-    let sources = reader.sources()?;
+pub async fn sources(database: &Database) -> anyhow::Result<()> {
+    let catalog = crate::store::database::catalog(database).await?;
+    let sources = catalog.sources().await?;
     if sources.is_empty() {
-        bail!(
-            "no sources in {}: add [[sources]] to the configuration",
-            database.display()
-        );
+        bail!("no sources in {database}: add [[sources]] to the configuration");
     }
     to_stdout(|out| {
         writeln!(

@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use crate::dedup::{MAX_NEAR_DISTANCE, NearDuplicates, TrackingParams};
 use crate::full_text::FullText;
+use crate::store::Database;
 
 /// Where the daemon looks when neither `--config` nor `GLEANER_CONFIG` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/gleaner.toml";
@@ -27,7 +28,11 @@ const DEFAULT_USER_AGENT: &str = concat!(
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
-    pub database: PathBuf,
+    pub database: Database,
+    /// PostgreSQL only: how long a process's lease on a source and its host lasts unless
+    /// renewed (every couple of seconds while it works); a dead process's sources are taken
+    /// over by the others after it.
+    pub source_lease: Duration,
     pub user_agent: String,
     /// Polls in flight at once, over all sources.
     pub concurrency: usize,
@@ -115,6 +120,7 @@ impl std::error::Error for ConfigError {}
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     database: Option<Spanned<String>>,
+    source_lease: Option<Spanned<String>>,
     user_agent: Option<Spanned<String>>,
     concurrency: Option<Spanned<i64>>,
     interval: Option<Spanned<String>>,
@@ -197,11 +203,11 @@ impl Config {
             Some(db) if db.get_ref().trim().is_empty() => {
                 return Err(error_at(
                     Some(db.span()),
-                    "`database` must be a file path, not empty".into(),
+                    "`database` must be a file path or a postgres:// URL, not empty".into(),
                 ));
             }
-            Some(db) => base.join(db.get_ref()),
-            None => base.join("gleaner.db"),
+            Some(db) => Database::parse(db.get_ref(), base),
+            None => Database::Sqlite(base.join("gleaner.db")),
         };
         let check_user_agent = |ua: Spanned<String>| {
             let value = ua.get_ref().trim();
@@ -256,6 +262,22 @@ impl Config {
         let fetch_retention = duration(raw.fetch_retention, "fetch_retention", RETENTION)?
             .unwrap_or(Duration::from_secs(90 * 86_400));
         let article_retention = duration(raw.article_retention, "article_retention", RETENTION)?;
+        let source_lease = match raw.source_lease {
+            Some(text) => {
+                let span = text.span();
+                let lease =
+                    duration(Some(text), "source_lease", INTERVAL)?.expect("a value was given");
+                if lease < MIN_LEASE {
+                    return Err(error_at(
+                        Some(span),
+                        "`source_lease` must be at least 3s: leases are renewed every 2 seconds"
+                            .into(),
+                    ));
+                }
+                lease
+            }
+            None => crate::store::database::DEFAULT_LEASE,
+        };
         let connect_timeout = duration(raw.connect_timeout, "connect_timeout", CONNECT_TIMEOUT)?
             .unwrap_or(Duration::from_secs(10));
         let timeout = duration(raw.timeout, "timeout", TIMEOUT)?.unwrap_or(Duration::from_secs(60));
@@ -365,6 +387,7 @@ impl Config {
         Ok(Config {
             path: path.to_owned(),
             database,
+            source_lease,
             user_agent,
             concurrency,
             interval,
@@ -510,6 +533,9 @@ const INTERVAL: Bound = Bound {
     zero: false,
 };
 /// Retention and the near-duplicate window: a century keeps everything.
+/// Shortest `source_lease`: a lease must outlast the daemon's renewal every `daemon::TICK`.
+const MIN_LEASE: Duration = Duration::from_secs(3);
+
 const RETENTION: Bound = Bound {
     longest: Duration::from_secs(36_500 * DAY),
     zero: false,
@@ -643,7 +669,11 @@ mod tests {
     #[test]
     fn defaults_and_relative_paths() {
         let config = parse("[[sources]]\nurl = \"samples/feed.xml\"\n").unwrap();
-        assert_eq!(config.database, Path::new("/etc/gleaner/gleaner.db"));
+        assert_eq!(
+            config.database,
+            Database::Sqlite("/etc/gleaner/gleaner.db".into())
+        );
+        assert_eq!(config.source_lease, Duration::from_secs(60));
         assert_eq!(config.concurrency, 16);
         assert_eq!(config.interval, Duration::from_secs(1800));
         assert!(config.user_agent.starts_with("gleaner/"));
@@ -671,7 +701,10 @@ url = "file:///tmp/x.xml"
 "#,
         )
         .unwrap();
-        assert_eq!(config.database, Path::new("/etc/gleaner/data/g.db"));
+        assert_eq!(
+            config.database,
+            Database::Sqlite("/etc/gleaner/data/g.db".into())
+        );
         assert_eq!(config.concurrency, 4);
         assert_eq!(config.sources.len(), 2);
         assert_eq!(config.sources[0].name.as_deref(), Some("Example"));
@@ -745,6 +778,7 @@ url = "file:///tmp/x.xml"
             ("interval = \"soon\"\n", (1, 12), "duration"),
             ("interval = \"0s\"\n", (1, 12), "positive"),
             ("concurrency = 0\n", (1, 15), "between 1 and 1024"),
+            ("source_lease = \"2s\"\n", (1, 16), "at least 3s"),
             ("concurrency = \"many\"\n", (1, 15), "integer"),
             (
                 "[[sources]]\nurl = \"ftp://x/feed\"\n",

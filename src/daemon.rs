@@ -29,7 +29,7 @@ use crate::robots::RobotsCache;
 use crate::schedule::{Plan, Policy, Reason};
 use crate::source::SourceState;
 use crate::store::writer::{Pruned, Retention, Synced};
-use crate::store::{SourceSpec, SqliteStore, Store, StoreError};
+use crate::store::{self, Sharing, SourceSpec, Store, StoreError};
 
 /// How long running polls may take to finish after a stop is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -259,9 +259,13 @@ impl Daemon {
     }
 
     async fn open(config: &Config) -> Result<(Arc<dyn Store>, Synced), StoreError> {
-        let store = SqliteStore::open(&config.database, config.near_duplicates).await?;
+        let sharing = Sharing {
+            lease: config.source_lease,
+        };
+        let store =
+            store::database::open(&config.database, config.near_duplicates, sharing).await?;
         match store.sync_sources(specs_of(config)).await {
-            Ok(synced) => Ok((Arc::new(store), synced)),
+            Ok(synced) => Ok((store, synced)),
             Err(e) => {
                 store.close().await;
                 Err(e)
@@ -378,10 +382,11 @@ impl Daemon {
         let mut in_flight: HashSet<i64> = HashSet::new();
         let mut polls = JoinSet::new();
         let mut last_prune = Instant::now();
+        let mut last_due = Instant::now();
         let mut last_status = String::new();
         tracing::info!(
             sources = self.settings.len(),
-            database = %self.config.database.display(),
+            database = %self.config.database,
             "gleaner is running"
         );
         if let Some(n) = &notifier {
@@ -398,20 +403,31 @@ impl Daemon {
             let skip = |id: i64| {
                 in_flight.contains(&id) || self.held.get(&id).is_some_and(|h| h.until > instant)
             };
-            let (mut due, mut next_poll) = self.due_sources(now, &skip).await;
-            due.retain(|state| match self.planned.get(&state.id) {
-                Some(&exact)
-                    if exact > now
-                        && state.next_poll_at.map(|at| at.timestamp())
-                            == Some(exact.timestamp()) =>
+            // Asked when slots are free, and every tick regardless (leases of the sources in
+            // flight are renewed then). At most twice the concurrency is in flight, half of it
+            // queued: enough to keep polling between asks, and no more taken from the sources
+            // other processes on the same database could poll.
+            let concurrency = self.config.concurrency;
+            let (due, mut next_poll) =
+                if in_flight.len() < concurrency || last_due.elapsed() >= TICK {
+                    last_due = Instant::now();
+                    let limit = (2 * concurrency).saturating_sub(in_flight.len());
+                    self.due_sources(now, &skip, limit).await
+                } else {
+                    (Vec::new(), None)
+                };
+            let mut unpolled = Vec::new();
+            for state in due {
+                if let Some(&exact) = self.planned.get(&state.id)
+                    && exact > now
+                    && state.next_poll_at.map(|at| at.timestamp()) == Some(exact.timestamp())
                 {
                     next_poll = Some(next_poll.map_or(exact, |next| next.min(exact)));
-                    false
+                    unpolled.push(state.id);
+                    continue;
                 }
-                _ => true,
-            });
-            for state in due {
                 let Some(settings) = self.settings.get(&state.id) else {
+                    unpolled.push(state.id);
                     continue; // in the database, not in this configuration
                 };
                 if self
@@ -420,11 +436,17 @@ impl Daemon {
                     .is_some()
                 {
                     // Its host said 429: not before then, and no request is spent on it.
+                    unpolled.push(state.id);
                     continue;
                 }
                 let source = self.to_poll(&state, settings);
                 in_flight.insert(state.id);
                 self.spawn_poll(source, &mut polls);
+            }
+            if !unpolled.is_empty()
+                && let Err(e) = self.store.release(unpolled).await
+            {
+                tracing::warn!(error = %e, "cannot hand back sources not polled: their leases lapse");
             }
             if last_prune.elapsed() >= PRUNE_EVERY {
                 last_prune = Instant::now();
@@ -481,6 +503,7 @@ impl Daemon {
         &self,
         now: DateTime<Utc>,
         skip: &dyn Fn(i64) -> bool,
+        limit: usize,
     ) -> (Vec<SourceState>, Option<DateTime<Utc>>) {
         // The skip set is small and copied so the read can run on the blocking pool.
         let skipped: HashSet<i64> = self
@@ -489,7 +512,7 @@ impl Daemon {
             .copied()
             .filter(|id| skip(*id))
             .collect();
-        match self.store.due(now, skipped).await {
+        match self.store.due(now, skipped, limit).await {
             Ok(due) => {
                 for (host, until) in due.host_blocks {
                     self.politeness.block_host(&host, until);
@@ -668,7 +691,7 @@ impl Daemon {
             config.database = self.config.database.clone();
         } else {
             tracing::warn!(
-                new = %config.database.display(),
+                new = %config.database,
                 "a new database path takes a restart; this one stays in use"
             );
             config.database = self.config.database.clone();

@@ -18,9 +18,10 @@ struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "GLEANER_CONFIG", value_name = "PATH", default_value = DEFAULT_CONFIG_PATH)]
     config: PathBuf,
-    /// Use this database instead of the one the configuration names.
-    #[arg(long, global = true, env = "GLEANER_DATABASE", value_name = "PATH")]
-    database: Option<PathBuf>,
+    /// Use this database instead of the one the configuration names: a SQLite file, or a
+    /// PostgreSQL URL (postgres://user@host/db).
+    #[arg(long, global = true, env = "GLEANER_DATABASE", value_name = "PATH|URL")]
+    database: Option<String>,
     /// Log format on stderr (the level comes from GLEANER_LOG, e.g. "debug").
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -99,19 +100,19 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Run => in_runtime(commands::run(config, database_override)),
         Command::Once { force } => in_runtime(commands::once(config, force, database_override)),
         Command::Export { out } => {
-            let written = commands::export(&config.database, &out)?;
+            let written = in_runtime(commands::export(&config.database, &out))?;
             eprintln!("gleaner: wrote {written} documents to {}", out.display());
             Ok(())
         }
-        Command::Sources => commands::sources(&config.database),
-        Command::Revive { source } => commands::revive(&config.database, &source),
+        Command::Sources => in_runtime(commands::sources(&config.database)),
+        Command::Revive { source } => in_runtime(commands::revive(&config.database, &source)),
         Command::Render { .. } | Command::Extract { .. } => unreachable!("handled above"),
     }
 }
 
 /// Runs `work` to its end, then leaves at once: a parse or render still busy on the blocking
 /// pool (abandoned at shutdown) must not hold the process past the grace period.
-fn in_runtime(work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+fn in_runtime<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -5,95 +5,13 @@ mod common;
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Reply, TestServer, Workspace, count, gleaner, rss, run, stderr, stdout, wait_for};
+use common::{
+    Daemon, Reply, TestServer, Workspace, count, gleaner, rss, run, stderr, stdout, wait_for,
+};
 
 const DATE: &str = "Fri, 03 Feb 2023 10:00:00 +0000";
-
-/// A running `gleaner run`, its stderr collected as it comes (so a chatty daemon never blocks
-/// on a full pipe, and a test can wait for a line of the log).
-struct Daemon {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn start(ws: &Workspace) -> Daemon {
-        Daemon::start_with(ws, |_| {})
-    }
-
-    fn start_with(ws: &Workspace, setup: impl FnOnce(&mut Command)) -> Daemon {
-        let mut command = gleaner();
-        command
-            .args(["--config", ws.config().to_str().unwrap(), "run"])
-            .env("GLEANER_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        setup(&mut command);
-        let mut child = command.spawn().expect("starting gleaner run");
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        });
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn wait_for_log(&self, limit: Duration, text: &str) {
-        wait_for(limit, &format!("{text:?} in the log"), || {
-            self.log().contains(text)
-        });
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the exit, up to `limit`; returns the exit status and the log.
-    fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // The reader thread sees the end of the pipe right after the exit.
-                std::thread::sleep(Duration::from_millis(100));
-                return (status, self.log());
-            }
-            assert!(
-                start.elapsed() < limit,
-                "gleaner did not stop within {limit:?}: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// SQLite's own check of the whole file.
 fn assert_intact(conn: &rusqlite::Connection) {

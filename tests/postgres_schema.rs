@@ -3,7 +3,6 @@
 //! and views with the same columns in the same order, the same foreign keys, CHECKs that refuse
 //! what SQLite's refuse, full-text search through the tsvector's GIN index, near-duplicate band
 //! lookups through their indexes, and views that give the same rows for the same data.
-//! The PostgreSQL backend itself is not written yet (issue 10, step 2).
 
 mod common;
 
@@ -29,19 +28,28 @@ const SQLITE_ONLY: &[&str] = &[
     "articles_fts_idx",
 ];
 
-/// PostgreSQL's tables SQLite has no counterpart of: the version (SQLite: PRAGMA user_version).
-const POSTGRES_ONLY: &[&str] = &["schema_version"];
+/// PostgreSQL's tables SQLite has no counterpart of: the version (SQLite: PRAGMA user_version)
+/// and the hosts leased by processes sharing the database (one process runs on a SQLite file).
+const POSTGRES_ONLY: &[&str] = &["host_leases", "schema_version"];
 
-/// PostgreSQL's columns SQLite has no counterpart of: the full-text search vector.
-const POSTGRES_ONLY_COLUMNS: &[(&str, &str)] = &[("articles", "search")];
+/// PostgreSQL's columns SQLite has no counterpart of: the full-text search vector, the leases
+/// of sources and the host they are leased by.
+const POSTGRES_ONLY_COLUMNS: &[(&str, &str)] = &[
+    ("articles", "search"),
+    ("sources", "leased_by"),
+    ("sources", "leased_until"),
+    ("sources", "host"),
+];
 
 /// SQLite's indexes PostgreSQL does without: the one that loads the writer's in-memory band
 /// index; PostgreSQL finds candidates through its band indexes instead.
 const SQLITE_ONLY_INDEXES: &[&str] = &["articles_simhash"];
 
-/// PostgreSQL's indexes SQLite has no counterpart of: the SimHash bands and the full-text index.
+/// PostgreSQL's indexes SQLite has no counterpart of: the SimHash bands, the full-text index,
+/// and the due sources in the order processes lease them.
 const POSTGRES_ONLY_INDEXES: &[&str] = &[
     "articles_search",
+    "sources_due",
     "articles_simhash_0",
     "articles_simhash_1",
     "articles_simhash_2",

@@ -433,14 +433,14 @@ async fn failed_and_not_modified_polls_write_their_fetch_and_the_state() {
     )
     .await;
     both.same_rows("SELECT host, until FROM host_blocks").await;
-    let due = both.pg.due(Utc::now(), HashSet::new()).await.unwrap();
+    let due = both.pg.due(Utc::now(), HashSet::new(), 10).await.unwrap();
     assert_eq!(due.host_blocks.len(), 1);
     assert_eq!(due.host_blocks[0].0, "pg.example");
     assert!(due.sources.is_empty(), "polled, next poll in an hour");
     assert!(due.next_poll_after.is_some());
     let due = both
         .pg
-        .due(Utc::now() + Duration::hours(3), HashSet::new())
+        .due(Utc::now() + Duration::hours(3), HashSet::new(), 10)
         .await
         .unwrap();
     assert_eq!(due.sources.len(), 1);
@@ -449,6 +449,7 @@ async fn failed_and_not_modified_polls_write_their_fetch_and_the_state() {
         .due(
             Utc::now() + Duration::hours(3),
             HashSet::from([both.pg_source]),
+            10,
         )
         .await
         .unwrap();
@@ -885,4 +886,132 @@ async fn near_duplicate_candidates_come_through_the_band_indexes() {
     // Five articles with a fingerprint (the sixth is too short), four bands, a bucket each.
     assert!(band_scans >= 5 * 4, "band index scans: {band_scans}");
     both.close().await;
+}
+
+/// Two processes on one database (two stores): a due source is leased to one only, and so is
+/// its host; a lease lapses when not renewed, is renewed while the source is in flight, ends
+/// when the poll is written or the source handed back, and all of a store's end when it closes.
+#[tokio::test]
+async fn leases_give_each_source_and_host_to_one_process_at_a_time() {
+    use gleaner::store::Sharing;
+    let cluster = Cluster::shared();
+    let url = cluster.database();
+    let sharing = Sharing {
+        lease: std::time::Duration::from_secs(30),
+    };
+    let near = NearDuplicates::default();
+    let a = PostgresStore::open_shared(&url, near, sharing)
+        .await
+        .unwrap();
+    let b = PostgresStore::open_shared(&url, near, sharing)
+        .await
+        .unwrap();
+    let specs = vec![
+        spec("https://one.example/a", None),
+        spec("https://one.example/b", None),
+        spec("https://two.example/feed", None),
+    ];
+    a.sync_sources(specs.clone()).await.unwrap();
+    let synced = b.sync_sources(specs).await.unwrap();
+    let ids: Vec<i64> = synced.sources.iter().map(|s| s.id).collect();
+    let now = Utc::now();
+    let ids_of = |due: &gleaner::store::Due| -> Vec<i64> {
+        let mut ids: Vec<i64> = due.sources.iter().map(|s| s.id).collect();
+        ids.sort();
+        ids
+    };
+
+    // A takes one source (a limit of 1): one.example is then A's, so B gets only two.example.
+    let first = a.due(now, HashSet::new(), 1).await.unwrap();
+    assert_eq!(ids_of(&first), vec![ids[0]]);
+    let second = b.due(now, HashSet::new(), 10).await.unwrap();
+    assert_eq!(ids_of(&second), vec![ids[2]], "one.example is A's");
+    // A may take the rest of its host; nothing is left for B.
+    let third = a.due(now, HashSet::from([ids[0]]), 10).await.unwrap();
+    assert_eq!(ids_of(&third), vec![ids[1]]);
+    assert!(
+        b.due(now, HashSet::from([ids[2]]), 10)
+            .await
+            .unwrap()
+            .sources
+            .is_empty()
+    );
+
+    let client = connect(&url).await;
+    let leases = |sql: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query(sql, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, Option<String>>(1)))
+                .collect::<Vec<_>>()
+        }
+    };
+    let by_source = leases("SELECT url, leased_by FROM sources ORDER BY id").await;
+    assert_eq!(by_source[0].1, by_source[1].1);
+    assert_ne!(by_source[0].1, by_source[2].1);
+    assert!(by_source[0].1.as_deref().unwrap().contains(" pid "));
+    let hosts = leases("SELECT host, leased_by FROM host_leases ORDER BY host").await;
+    assert_eq!(
+        hosts.iter().map(|h| h.0.as_str()).collect::<Vec<_>>(),
+        ["one.example", "two.example"]
+    );
+
+    // A handed back source is B's to take only once its host is free: A's host lease stands
+    // until it lapses, so A handing back b leaves it to A.
+    a.release(vec![ids[1]]).await.unwrap();
+    assert!(
+        b.due(now, HashSet::from([ids[2]]), 10)
+            .await
+            .unwrap()
+            .sources
+            .is_empty()
+    );
+    // Thirty seconds later A's leases have lapsed unless renewed: A renews ids[0] (in flight),
+    // so B still gets nothing of one.example; at ninety seconds, unrenewed, all of it is B's.
+    let later = now + Duration::seconds(31);
+    assert_eq!(
+        ids_of(&a.due(later, HashSet::from([ids[0]]), 0).await.unwrap()),
+        Vec::<i64>::new()
+    );
+    assert!(
+        b.due(later, HashSet::from([ids[2]]), 10)
+            .await
+            .unwrap()
+            .sources
+            .is_empty()
+    );
+    let much_later = now + Duration::seconds(90);
+    assert_eq!(
+        ids_of(
+            &b.due(much_later, HashSet::from([ids[2]]), 10)
+                .await
+                .unwrap()
+        ),
+        vec![ids[0], ids[1]],
+        "A's leases lapsed"
+    );
+
+    // Writing a poll ends its source's lease; closing ends every lease of the store.
+    b.record_poll(record(
+        ids[0],
+        PollOutcome::NotModified { status: Some(304) },
+    ))
+    .await
+    .unwrap();
+    let by_source = leases("SELECT url, leased_by FROM sources ORDER BY id").await;
+    assert_eq!(by_source[0].1, None, "written");
+    assert!(by_source[1].1.is_some());
+    b.close().await;
+    let by_source = leases("SELECT url, leased_by FROM sources ORDER BY id").await;
+    assert!(by_source.iter().all(|s| s.1.is_none()), "{by_source:?}");
+    // B had taken one.example over from A's lapsed lease: B's host leases went with it.
+    assert_eq!(
+        leases("SELECT host, leased_by FROM host_leases").await,
+        vec![]
+    );
+    a.close().await;
 }

@@ -6,6 +6,7 @@
 //! stored as `YYYY-MM-DDTHH:MM:SSZ` text in UTC.
 
 mod articles;
+pub mod database;
 mod filing;
 pub mod lock;
 pub mod migrate;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
+pub use database::{Catalog, Database, Sharing};
 pub use poll::SourceSpec;
 pub use port::{Due, SqliteStore, Store};
 pub use postgres::PostgresStore;

@@ -1,6 +1,6 @@
 //! The store as the daemon sees it: what it asks of a database, in gleaner's own types, never
-//! a driver's. [`SqliteStore`] is the implementation; another engine (PostgreSQL, issue 10)
-//! implements the same trait, chosen at start from the configured `database`.
+//! a driver's. [`SqliteStore`] and [`super::PostgresStore`] implement it; which one runs is
+//! chosen at start from the configured `database` ([`super::database`]).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -39,9 +39,23 @@ pub trait Store: Send + Sync {
     /// Forgets old fetches and articles as `retention` says.
     fn prune(&self, retention: Retention) -> BoxFuture<'_, Result<Pruned, StoreError>>;
 
-    /// The due sources (except `skip`), the next planned poll and the blocked hosts.
-    fn due(&self, now: DateTime<Utc>, skip: HashSet<i64>)
-    -> BoxFuture<'_, Result<Due, StoreError>>;
+    /// The due sources (except `skip`, those this process is polling or holding back), the
+    /// next planned poll and the blocked hosts.
+    ///
+    /// Where several processes share the database (PostgreSQL), the sources returned are
+    /// leased to this one: at most `limit`, none another process holds or whose host it holds,
+    /// and the leases of `skip` are renewed. This process then polls them or hands them back
+    /// with [`Store::release`]. Where one process owns the database (SQLite), every due source
+    /// is returned and `limit` is not applied: the daemon's concurrency limit queues them.
+    fn due(
+        &self,
+        now: DateTime<Utc>,
+        skip: HashSet<i64>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Due, StoreError>>;
+
+    /// Hands back sources [`Store::due`] returned that this process will not poll after all.
+    fn release(&self, sources: Vec<i64>) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// Which of `queries` (items of source `source_id`) have their page for their revision.
     fn pages_known(
@@ -134,6 +148,7 @@ impl Store for SqliteStore {
         &self,
         now: DateTime<Utc>,
         skip: HashSet<i64>,
+        _limit: usize,
     ) -> BoxFuture<'_, Result<Due, StoreError>> {
         Box::pin(self.read(move |reader| {
             Ok(Due {
@@ -142,6 +157,10 @@ impl Store for SqliteStore {
                 next_poll_after: reader.next_poll_after(now)?,
             })
         }))
+    }
+
+    fn release(&self, _sources: Vec<i64>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
     }
 
     fn pages_known(

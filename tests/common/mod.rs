@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -481,4 +481,100 @@ pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
+}
+
+/// A running `gleaner run`, its stderr collected as it comes (so a chatty daemon never blocks
+/// on a full pipe, and a test can wait for a line of the log).
+pub struct Daemon {
+    pub child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn start(ws: &Workspace) -> Daemon {
+        Daemon::start_with(ws, |_| {})
+    }
+
+    pub fn start_with(ws: &Workspace, setup: impl FnOnce(&mut Command)) -> Daemon {
+        Daemon::start_on(&ws.config(), setup)
+    }
+
+    /// `gleaner run` on the configuration at `config`.
+    pub fn start_on(config: &Path, setup: impl FnOnce(&mut Command)) -> Daemon {
+        let mut command = gleaner();
+        command
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .env("GLEANER_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        setup(&mut command);
+        let mut child = command.spawn().expect("starting gleaner run");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        Daemon { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn wait_for_log(&self, limit: Duration, text: &str) {
+        wait_for(limit, &format!("{text:?} in the log"), || {
+            self.log().contains(text)
+        });
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the exit, up to `limit`; returns the exit status and the log.
+    pub fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // The reader thread sees the end of the pipe right after the exit.
+                std::thread::sleep(Duration::from_millis(100));
+                return (status, self.log());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "gleaner did not stop within {limit:?}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Daemon {
+    /// Kills the process at once (SIGKILL): no clean stop, as a crash or a lost machine.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -140,6 +140,27 @@ impl Cluster {
         self.connection_string(&name)
     }
 
+    /// A new, empty database of its own, as a `postgresql://` URL (the form gleaner's
+    /// `database` setting takes), reaching the server through its Unix socket.
+    pub fn database_url(&self) -> String {
+        let string = self.database();
+        let name = string.rsplit("dbname=").next().expect("made by database()");
+        let socket: String = self
+            .dir
+            .path()
+            .to_str()
+            .expect("a UTF-8 temporary folder")
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        format!("postgresql://{USER}@/{name}?host={socket}")
+    }
+
     pub fn connection_string(&self, database: &str) -> String {
         format!(
             "host={} user={USER} dbname={database}",

@@ -1,14 +1,16 @@
 //! The PostgreSQL store (issue 10): the same tables and the same rules as the SQLite store
-//! ([`super::SqliteStore`]), through tokio-postgres. A first slice: not selectable from the
-//! configuration yet, no leases (one daemon at a time), one connection.
+//! ([`super::SqliteStore`]), through tokio-postgres, selected by a `postgres://` URL as the
+//! configured `database`. Several processes may run on one database: they share the sources
+//! through leases ([`lease`]).
 //!
 //! Choices, and why:
 //! * One connection behind a mutex: writes are applied one at a time, in the order given, as the
 //!   SQLite writer applies them; reads wait for a write in progress, which is short.
-//! * One transaction per poll, at PostgreSQL's default READ COMMITTED: with one writer nothing
-//!   races; the one insert that could (`articles.key`) is `ON CONFLICT DO NOTHING` and then read
-//!   back, which READ COMMITTED sees committed. Serialization failures and deadlocks are
-//!   reported as transient for when several daemons write (leases, later).
+//! * One transaction per poll, at PostgreSQL's default READ COMMITTED. Two processes never
+//!   write the same source at once (leases); what they can race on is an article both find
+//!   (`articles.key`), inserted `ON CONFLICT DO NOTHING` and then read back, which READ
+//!   COMMITTED sees committed. Serialization failures and deadlocks are reported as transient:
+//!   the poll is written again later.
 //! * Near-duplicate candidates come from the band expression indexes, queried per poll, not
 //!   from an in-memory index: the database is the only truth several processes can share.
 //! * Reads (`due`, `pages_known`) run in a read-only REPEATABLE READ transaction: one snapshot
@@ -22,6 +24,8 @@
 //!   new articles take some 1.9 s here against 0.35 s in SQLite (one local socket, release).
 
 mod articles;
+mod catalog;
+mod lease;
 mod pages;
 mod poll;
 
@@ -34,6 +38,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
 
+use super::database::Sharing;
 use super::port::{Due, Store};
 use super::writer::{Pruned, Retention, Synced};
 use super::{SourceSpec, StoreError};
@@ -42,9 +47,15 @@ use crate::record::{PageKnown, PageQuery, PollCounts, PollRecord};
 
 /// The migrations, in order: `migrations/postgres/000N_*.sql` is version N. Each sets
 /// `schema_version` itself, last.
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../../migrations/postgres/0001_initial.sql"
-)];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../../migrations/postgres/0002_leases.sql"),
+];
+
+/// Taken (transaction-scoped) while syncing the sources with the configuration, so that
+/// processes starting together apply their (same) configurations one after the other instead
+/// of racing on new sources' URLs. "sources".
+const SYNC_LOCK: i64 = 0x0073_6f75_7263_6573;
 
 /// Taken (transaction-scoped) while migrating, so that two gleaners starting at once do not both
 /// create the schema: the second waits and then finds it made. Any fixed number: "gleaner".
@@ -236,18 +247,31 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The PostgreSQL store: one connection (made again when it broke), the near-duplicate settings.
+/// The PostgreSQL store: one connection (made again when it broke), the near-duplicate settings,
+/// and this process's name and lease time for sharing the sources with other processes.
 pub struct PostgresStore {
     /// To connect again after the connection broke (a server restart, a network cut).
     url: String,
     /// `None` once closed.
     client: Mutex<Option<Conn>>,
     near: NearDuplicates,
+    owner: String,
+    sharing: Sharing,
 }
 
 impl PostgresStore {
-    /// Connects to `url` (a libpq connection string or URL), then creates or upgrades the schema.
+    /// Connects to `url` (a libpq connection string or URL), then creates or upgrades the schema;
+    /// leases last [`Sharing::default`].
     pub async fn open(url: &str, near: NearDuplicates) -> Result<PostgresStore, StoreError> {
+        Self::open_shared(url, near, Sharing::default()).await
+    }
+
+    /// As [`PostgresStore::open`], with leases lasting `sharing.lease` unless renewed.
+    pub async fn open_shared(
+        url: &str,
+        near: NearDuplicates,
+        sharing: Sharing,
+    ) -> Result<PostgresStore, StoreError> {
         let mut conn = Conn::connect(url).await.map_err(|e| StoreError::Open {
             path: without_password(url).into(),
             message: message(&e),
@@ -260,34 +284,43 @@ impl PostgresStore {
             url: url.to_owned(),
             client: Mutex::new(Some(conn)),
             near,
+            owner: lease::owner_name(),
+            sharing,
         })
     }
 }
 
 /// The connection string as an error may show it: without its password, URL
 /// (`postgres://user:secret@host/db`) or key/value (`password=secret`) form alike.
-fn without_password(url: &str) -> String {
-    if let Ok(mut parsed) = url::Url::parse(url)
-        && parsed.has_host()
-    {
-        if parsed.password().is_some() {
-            let _ = parsed.set_password(Some("***"));
-        }
-        let mut shown = parsed.to_string();
-        if let Some(query) = parsed.query()
-            && query.contains("password=")
-        {
-            shown = shown.replace(query, "…");
-        }
-        return shown;
-    }
-    url.split_whitespace()
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key.trim() == "password" => "password=***".to_owned(),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+pub(crate) fn without_password(url: &str) -> String {
+    let mask_pairs = |text: &str, separator: char| {
+        text.split(separator)
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.trim() == "password" => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(&separator.to_string())
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return mask_pairs(url, ' ');
+    };
+    // By hand rather than with a URL parser: a URL with no host (a Unix socket given as
+    // `?host=/run/postgresql`) is not one to `url`, and must be masked all the same.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => format!("{path}?{}", mask_pairs(query, '&')),
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// Applies the migrations the database lacks, in one transaction under an advisory lock;
@@ -347,6 +380,8 @@ impl Store for PostgresStore {
             let mut guard = self.client().await?;
             let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
             let tx = Db::begin(conn).await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SYNC_LOCK])
+                .await?;
             let now = Utc::now();
             let sources = poll::sync_sources(&tx, &specs, now).await?;
             let host_blocks = poll::host_blocks(&tx, now).await?;
@@ -366,6 +401,7 @@ impl Store for PostgresStore {
             let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
             let tx = Db::begin(conn).await?;
             let counts = poll::record_poll(&tx, &record, &self.near).await?;
+            lease::release(&tx, &self.owner, &[record.source_id]).await?;
             tx.commit().await?;
             Ok(counts)
         })
@@ -392,21 +428,23 @@ impl Store for PostgresStore {
         &self,
         now: DateTime<Utc>,
         skip: HashSet<i64>,
+        limit: usize,
     ) -> BoxFuture<'_, Result<Due, StoreError>> {
-        // TODO(issue 10): lease with FOR UPDATE SKIP LOCKED, so that several daemons share the
-        // sources; for now, as SQLite: every due source, for one daemon.
         Box::pin(async move {
             let mut guard = self.client().await?;
             let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
-            // One snapshot for the three answers, as SQLite's reader gives.
-            let tx = Db::begin_read(conn).await?;
-            let host_blocks = poll::host_blocks(&tx, now).await?;
-            let mut sources = Vec::new();
-            for id in poll::due_source_ids(&tx, now).await? {
-                if !skip.contains(&id) {
-                    sources.push(poll::load_state(&tx, id).await?);
-                }
+            let until = now + self.sharing.lease_delta();
+            let skip: Vec<i64> = skip.into_iter().collect();
+            // Renewing and taking in one transaction: the leases of what this process polls are
+            // never let lapse between the two.
+            let tx = Db::begin(conn).await?;
+            lease::renew(&tx, &self.owner, &skip, until).await?;
+            let taken = lease::take_due(&tx, &self.owner, now, until, &skip, limit).await?;
+            let mut sources = Vec::with_capacity(taken.len());
+            for id in taken {
+                sources.push(poll::load_state(&tx, id).await?);
             }
+            let host_blocks = poll::host_blocks(&tx, now).await?;
             let next_poll_after = poll::next_poll_after(&tx, now).await?;
             tx.commit().await?;
             Ok(Due {
@@ -414,6 +452,19 @@ impl Store for PostgresStore {
                 next_poll_after,
                 host_blocks,
             })
+        })
+    }
+
+    fn release(&self, sources: Vec<i64>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            if sources.is_empty() {
+                return Ok(());
+            }
+            let mut guard = self.client().await?;
+            let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let tx = Db::begin(conn).await?;
+            lease::release(&tx, &self.owner, &sources).await?;
+            tx.commit().await
         })
     }
 
@@ -434,9 +485,18 @@ impl Store for PostgresStore {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            // Waits for a write in progress (it holds the connection), then ends it.
+            // Waits for a write in progress (it holds the connection), hands this process's
+            // leases back, then ends the connection.
             let conn = self.client.lock().await.take();
-            if let Some(conn) = conn {
+            if let Some(mut conn) = conn {
+                let released = async {
+                    let tx = Db::begin(&mut conn).await?;
+                    lease::release_all(&tx, &self.owner).await?;
+                    tx.commit().await
+                };
+                if let Err(e) = released.await {
+                    tracing::warn!(error = %e, "leases not handed back: they lapse on their own");
+                }
                 conn.close().await;
             }
         })
@@ -457,7 +517,18 @@ mod tests {
             without_password("host=/tmp user=gleaner password=s3cret dbname=g"),
             "host=/tmp user=gleaner password=*** dbname=g"
         );
-        assert!(!without_password("postgresql://h/db?user=u&password=s3cret").contains("s3cret"));
+        assert_eq!(
+            without_password("postgresql://h/db?user=u&password=s3cret"),
+            "postgresql://h/db?user=u&password=***"
+        );
+        assert_eq!(
+            without_password("postgresql://g:s3cret@/db?host=/run/postgresql"),
+            "postgresql://g:***@/db?host=/run/postgresql"
+        );
+        assert_eq!(
+            without_password("postgresql://g@/db?host=/run/postgresql"),
+            "postgresql://g@/db?host=/run/postgresql"
+        );
         assert_eq!(clean("a\0b"), "a\u{FFFD}b");
         assert!(matches!(
             clean("plain"),

@@ -412,24 +412,6 @@ async fn save_state(tx: &Db<'_>, state: &SourceState) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// The active sources due at `now` (never polled, or their time has come).
-pub(super) async fn due_source_ids(
-    tx: &Db<'_>,
-    now: DateTime<Utc>,
-) -> Result<Vec<i64>, StoreError> {
-    Ok(tx
-        .query(
-            "SELECT id FROM sources
-             WHERE status = 'active' AND (next_poll_at IS NULL OR next_poll_at <= $1)
-             ORDER BY coalesce(next_poll_at, ''), id",
-            &[&timestamp(now)],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
-}
-
 /// The earliest poll planned after `now`, over the active sources.
 pub(super) async fn next_poll_after(
     tx: &Db<'_>,

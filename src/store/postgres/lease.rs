@@ -1,0 +1,149 @@
+//! Leases (migration 0002): how several processes on one database share the sources. A process
+//! takes the due sources it will poll, and their hosts, until a time it renews while it works;
+//! writing a poll ends its source's lease; a host's lease lapses on its own once no source of
+//! it is being polled by its holder.
+
+use chrono::{DateTime, Utc};
+
+use super::Db;
+use crate::store::{StoreError, timestamp};
+
+/// The process as `leased_by` names it: which machine, which process, since when. Unique as
+/// long as two processes of one machine do not share a pid at the same second.
+pub(super) fn owner_name() -> String {
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!(
+        "{machine} pid {} since {}",
+        std::process::id(),
+        Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
+    )
+}
+
+/// Extends the leases `owner` holds on `sources` (those it is polling) and on their hosts.
+pub(super) async fn renew(
+    tx: &Db<'_>,
+    owner: &str,
+    sources: &[i64],
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let until = timestamp(until);
+    tx.execute(
+        "UPDATE sources SET leased_until = $3 WHERE leased_by = $1 AND id = ANY($2)",
+        &[&owner, &sources, &until],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE host_leases SET leased_until = $3
+         WHERE leased_by = $1 AND host IN (SELECT host FROM sources WHERE id = ANY($2))",
+        &[&owner, &sources, &until],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Leases to `owner`, until `until`, at most `limit` active sources due at `now` (soonest
+/// first), except `skip`: none leased by another process, none on a host another process holds
+/// or a server asked to wait (429). Returns their ids.
+///
+/// The rows are taken with FOR UPDATE SKIP LOCKED: a source another process is leasing at this
+/// moment is passed over, not waited for, and one it leased since this statement's snapshot is
+/// read again and left out. Hosts are claimed with one upsert that only takes a host that is
+/// free, lapsed or already ours; of two processes claiming one host, the second sees the
+/// first's claim and gets nothing.
+pub(super) async fn take_due(
+    tx: &Db<'_>,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    skip: &[i64],
+    limit: usize,
+) -> Result<Vec<i64>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let now = timestamp(now);
+    let until = timestamp(until);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let candidates = tx
+        .query(
+            "SELECT id, host FROM sources
+             WHERE status = 'active' AND (next_poll_at IS NULL OR next_poll_at <= $2)
+               AND (leased_until IS NULL OR leased_until <= $2)
+               AND NOT (id = ANY($3))
+               AND (host IS NULL OR host NOT IN (
+                     SELECT host FROM host_leases WHERE leased_by <> $1 AND leased_until > $2
+                     UNION ALL
+                     SELECT host FROM host_blocks WHERE until > $2))
+             ORDER BY coalesce(next_poll_at, ''), id
+             LIMIT $4
+             FOR UPDATE SKIP LOCKED",
+            &[&owner, &now, &skip, &limit],
+        )
+        .await?;
+    let mut hosts: Vec<String> = candidates
+        .iter()
+        .filter_map(|r| r.get::<_, Option<String>>(1))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let held: Vec<String> = tx
+        .query(
+            "INSERT INTO host_leases (host, leased_by, leased_until)
+             SELECT unnest($1::text[]), $2, $3
+             ON CONFLICT (host) DO UPDATE
+                SET leased_by = excluded.leased_by, leased_until = excluded.leased_until
+                WHERE host_leases.leased_by = excluded.leased_by
+                   OR host_leases.leased_until <= $4
+             RETURNING host",
+            &[&hosts, &owner, &until, &now],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let taken: Vec<i64> = candidates
+        .iter()
+        .filter(|r| {
+            r.get::<_, Option<String>>(1)
+                .is_none_or(|host| held.contains(&host))
+        })
+        .map(|r| r.get(0))
+        .collect();
+    tx.execute(
+        "UPDATE sources SET leased_by = $1, leased_until = $2 WHERE id = ANY($3)",
+        &[&owner, &until, &taken],
+    )
+    .await?;
+    Ok(taken)
+}
+
+/// Ends `owner`'s leases on `sources` (polled and written, or taken and not polled after all).
+pub(super) async fn release(tx: &Db<'_>, owner: &str, sources: &[i64]) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE sources SET leased_by = NULL, leased_until = NULL
+         WHERE leased_by = $1 AND id = ANY($2)",
+        &[&owner, &sources],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Ends every lease `owner` holds, of sources and hosts: the process is stopping, and the others
+/// need not wait for its leases to lapse.
+pub(super) async fn release_all(tx: &Db<'_>, owner: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE sources SET leased_by = NULL, leased_until = NULL WHERE leased_by = $1",
+        &[&owner],
+    )
+    .await?;
+    tx.execute("DELETE FROM host_leases WHERE leased_by = $1", &[&owner])
+        .await?;
+    Ok(())
+}
