@@ -1,8 +1,7 @@
 -- gleaner's PostgreSQL schema, version 1: the SQLite schema at version 7
 -- (migrations/schema.sql) in PostgreSQL's terms. The same tables, columns (same names, same
 -- order), CHECKs, foreign keys, indexes and views, with the same meaning; tests/postgres_schema.rs
--- compares the two on a real PostgreSQL. The PostgreSQL backend is not wired yet (issue 10, step
--- 2): nothing in gleaner runs this file so far except that test.
+-- compares the two on a real PostgreSQL. `store::postgres` applies it (and those after it).
 --
 -- Its numbering is its own (migrations/postgres/000N_*.sql is version N): no PostgreSQL database
 -- existed before version 7 of SQLite's, so one file makes the whole schema. A later change to the

@@ -42,6 +42,8 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     /// `Some(user)` when the server runs as another user (the tests run as root).
     run_as: Option<&'static str>,
+    /// The port of its socket (and of 127.0.0.1 when it listens there).
+    port: u16,
     /// How long initdb and the start took.
     pub started_in: Duration,
 }
@@ -60,6 +62,111 @@ impl Cluster {
 
     /// initdb into a new temporary folder and start the server on a socket in it.
     pub fn start() -> Cluster {
+        Cluster::start_with(5432, |_| "-c listen_addresses=''".to_owned())
+    }
+
+    /// A cluster of its own that also listens on 127.0.0.1:`port` with TLS only (hostssl), its
+    /// certificate (for IP 127.0.0.1) signed by a throwaway CA made with the `openssl` program:
+    /// `<dir>/ca.crt`, returned.
+    pub fn start_tls(port: u16) -> (Cluster, PathBuf) {
+        let mut ca = None;
+        let cluster = Cluster::start_with(port, |dir| {
+            let openssl = |args: &[&str]| {
+                let output = Command::new("openssl")
+                    .args(args)
+                    .current_dir(dir)
+                    .output()
+                    .expect("the `openssl` program (Debian package openssl)");
+                assert!(
+                    output.status.success(),
+                    "openssl {args:?}:\n{}",
+                    text(&output)
+                );
+            };
+            let ec = [
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+            ];
+            openssl(
+                &[
+                    &["req", "-x509"][..],
+                    &ec,
+                    &[
+                        "-keyout",
+                        "ca.key",
+                        "-out",
+                        "ca.crt",
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=gleaner test CA",
+                        "-addext",
+                        "basicConstraints=critical,CA:TRUE",
+                        "-addext",
+                        "keyUsage=critical,keyCertSign,cRLSign",
+                    ],
+                ]
+                .concat(),
+            );
+            openssl(
+                &[
+                    &["req"][..],
+                    &ec,
+                    &[
+                        "-keyout",
+                        "server.key",
+                        "-out",
+                        "server.csr",
+                        "-subj",
+                        "/CN=127.0.0.1",
+                    ],
+                ]
+                .concat(),
+            );
+            std::fs::write(
+                dir.join("server.ext"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
+                 extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n",
+            )
+            .unwrap();
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ]);
+            ca = Some(dir.join("ca.crt"));
+            format!(
+                "-c listen_addresses=127.0.0.1 -c ssl=on -c log_connections=on \
+                 -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+                dir.display()
+            )
+        });
+        (cluster, ca.expect("made above"))
+    }
+
+    /// The server's log so far.
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
+    /// As [`Cluster::start`], with the server options `listen(dir)` gives (`dir` is the
+    /// cluster's folder, not handed to the server user yet).
+    fn start_with(port: u16, listen: impl FnOnce(&Path) -> String) -> Cluster {
         let began = Instant::now();
         let bin = server_programs();
         let dir = tempfile::Builder::new()
@@ -72,6 +179,7 @@ impl Cluster {
             "the temporary folder {} is too long a path for PostgreSQL's socket: set TMPDIR to a shorter one",
             dir.path().display()
         );
+        let listen = listen(dir.path());
         let run_as = if is_root(dir.path()) {
             hand_over(dir.path(), SERVER_USER);
             Some(SERVER_USER)
@@ -82,6 +190,7 @@ impl Cluster {
             bin,
             dir,
             run_as,
+            port,
             started_in: Duration::ZERO,
         };
         let data = cluster.data();
@@ -97,7 +206,7 @@ impl Cluster {
         );
         assert!(initdb.status.success(), "initdb failed:\n{}", text(&initdb));
         let options = format!(
-            "-c listen_addresses='' -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "{listen} -p {port} -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             cluster.dir.path().display()
         );
         let start = cluster.run(
@@ -130,6 +239,7 @@ impl Cluster {
             self.program("createdb")
                 .arg("--host")
                 .arg(self.dir.path())
+                .args(["--port", &self.port.to_string()])
                 .args(["--username", USER, &name]),
         );
         assert!(
@@ -158,13 +268,17 @@ impl Cluster {
                 _ => format!("%{b:02X}"),
             })
             .collect();
-        format!("postgresql://{USER}@/{name}?host={socket}")
+        format!(
+            "postgresql://{USER}@/{name}?host={socket}&port={}",
+            self.port
+        )
     }
 
     pub fn connection_string(&self, database: &str) -> String {
         format!(
-            "host={} user={USER} dbname={database}",
-            self.dir.path().display()
+            "host={} port={} user={USER} dbname={database}",
+            self.dir.path().display(),
+            self.port
         )
     }
 
@@ -270,7 +384,12 @@ fn hand_over(dir: &Path, user: &str) {
         );
         String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     };
-    std::os::unix::fs::chown(dir, Some(id("-u")), Some(id("-g"))).unwrap();
+    let (uid, gid) = (id("-u"), id("-g"));
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).unwrap();
+    // And what was made in it before (a TLS key the server must read, say).
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::os::unix::fs::chown(entry.unwrap().path(), Some(uid), Some(gid)).unwrap();
+    }
 }
 
 fn text(output: &Output) -> String {

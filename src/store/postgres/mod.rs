@@ -127,6 +127,22 @@ fn is_transient(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// The TLS of `sslmode=require`: rustls (the crypto reqwest already brings), the platform's
+/// verifier.
+fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(|e| StoreError::Engine {
+            message: format!("PostgreSQL: cannot set up TLS: {e}"),
+            transient: false,
+        })?
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 /// The connection, its prepared statements and the task that drives it.
 struct Conn {
     client: Client,
@@ -135,13 +151,24 @@ struct Conn {
 }
 
 impl Conn {
-    async fn connect(url: &str) -> Result<Conn, tokio_postgres::Error> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::error!(error = %e, "the PostgreSQL connection failed");
-            }
-        });
+    /// Connects as `url` says: over TLS when it asks for it (`sslmode=require`), the server's
+    /// certificate verified against the system's trusted roots (SSL_CERT_FILE names another
+    /// bundle, a private CA's say); in the clear otherwise, as `sslmode=prefer` (the default)
+    /// and `disable` are taken here: TLS is used when asked, and then never unverified.
+    async fn connect(url: &str) -> Result<Conn, StoreError> {
+        let config: tokio_postgres::Config = url.parse()?;
+        let report = |e: tokio_postgres::Error| {
+            tracing::error!(error = %message(&e), "the PostgreSQL connection failed");
+        };
+        let (client, task) = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            let (client, connection) = config.connect(tls()?).await?;
+            let task = tokio::spawn(async move { connection.await.unwrap_or_else(report) });
+            (client, task)
+        } else {
+            let (client, connection) = config.connect(NoTls).await?;
+            let task = tokio::spawn(async move { connection.await.unwrap_or_else(report) });
+            (client, task)
+        };
         Ok(Conn {
             client,
             statements: Statements::default(),
@@ -274,7 +301,10 @@ impl PostgresStore {
     ) -> Result<PostgresStore, StoreError> {
         let mut conn = Conn::connect(url).await.map_err(|e| StoreError::Open {
             path: without_password(url).into(),
-            message: message(&e),
+            message: match e {
+                StoreError::Engine { message, .. } => message,
+                other => other.to_string(),
+            },
         })?;
         if let Err(e) = migrate(&mut conn.client).await {
             conn.close().await;
