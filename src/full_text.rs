@@ -274,6 +274,16 @@ async fn fetch_and_extract(
         let message = format!("{host} asked not to be fetched before {until}");
         return (kept("rate_limited", message, true), None);
     }
+    // Another gleaner process on the same database may be fetching from this host: then it is
+    // that one's to fetch from, and this page waits for a later poll.
+    match pages.store.claim_host(host.clone()).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let message = format!("another gleaner process is fetching from {host}");
+            return (kept("host_busy", message, true), None);
+        }
+        Err(e) => return (kept("database", e.to_string(), true), None),
+    }
     match pages
         .robots
         .check(fetcher, politeness, &url, source.user_agent, reach)

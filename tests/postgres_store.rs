@@ -1015,3 +1015,43 @@ async fn leases_give_each_source_and_host_to_one_process_at_a_time() {
     );
     a.close().await;
 }
+
+/// A page's host (full text) is claimed as a source's host is: one process at a time, the
+/// claim lapsing after the lease time; a host one process polls feeds on is not another's.
+#[tokio::test]
+async fn page_hosts_are_claimed_by_one_process_at_a_time() {
+    use gleaner::store::Sharing;
+    let cluster = Cluster::shared();
+    let url = cluster.database();
+    let sharing = Sharing {
+        lease: std::time::Duration::from_secs(3),
+    };
+    let near = NearDuplicates::default();
+    let a = PostgresStore::open_shared(&url, near, sharing)
+        .await
+        .unwrap();
+    let b = PostgresStore::open_shared(&url, near, sharing)
+        .await
+        .unwrap();
+    assert!(a.claim_host("pages.example".into()).await.unwrap());
+    assert!(
+        a.claim_host("pages.example".into()).await.unwrap(),
+        "still A's"
+    );
+    assert!(!b.claim_host("pages.example".into()).await.unwrap(), "A's");
+    assert!(b.claim_host("other.example".into()).await.unwrap());
+    // A source's host leased with the source is claimed too.
+    b.sync_sources(vec![spec("https://feeds.example/f", None)])
+        .await
+        .unwrap();
+    let due = b.due(Utc::now(), HashSet::new(), 10).await.unwrap();
+    assert_eq!(due.sources.len(), 1);
+    assert!(!a.claim_host("feeds.example".into()).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(4_100)).await;
+    assert!(
+        b.claim_host("pages.example".into()).await.unwrap(),
+        "A's lapsed"
+    );
+    a.close().await;
+    b.close().await;
+}

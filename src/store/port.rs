@@ -57,6 +57,12 @@ pub trait Store: Send + Sync {
     /// Hands back sources [`Store::due`] returned that this process will not poll after all.
     fn release(&self, sources: Vec<i64>) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Whether this process may send requests to `host` now (an article page's, whose host no
+    /// source lease covers). Always where one process owns the database (SQLite); on
+    /// PostgreSQL, when no other process holds the host's lease, which is then this one's for
+    /// the lease time: per-host limits hold across processes for pages too.
+    fn claim_host(&self, host: String) -> BoxFuture<'_, Result<bool, StoreError>>;
+
     /// Which of `queries` (items of source `source_id`) have their page for their revision.
     fn pages_known(
         &self,
@@ -161,6 +167,10 @@ impl Store for SqliteStore {
 
     fn release(&self, _sources: Vec<i64>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    fn claim_host(&self, _host: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Ok(true) })
     }
 
     fn pages_known(

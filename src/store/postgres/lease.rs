@@ -68,8 +68,6 @@ pub(super) async fn take_due(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let now = timestamp(now);
-    let until = timestamp(until);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let candidates = tx
         .query(
@@ -84,7 +82,7 @@ pub(super) async fn take_due(
              ORDER BY coalesce(next_poll_at, ''), id
              LIMIT $4
              FOR UPDATE SKIP LOCKED",
-            &[&owner, &now, &skip, &limit],
+            &[&owner, &timestamp(now), &skip, &limit],
         )
         .await?;
     let mut hosts: Vec<String> = candidates
@@ -93,21 +91,7 @@ pub(super) async fn take_due(
         .collect();
     hosts.sort();
     hosts.dedup();
-    let held: Vec<String> = tx
-        .query(
-            "INSERT INTO host_leases (host, leased_by, leased_until)
-             SELECT unnest($1::text[]), $2, $3
-             ON CONFLICT (host) DO UPDATE
-                SET leased_by = excluded.leased_by, leased_until = excluded.leased_until
-                WHERE host_leases.leased_by = excluded.leased_by
-                   OR host_leases.leased_until <= $4
-             RETURNING host",
-            &[&hosts, &owner, &until, &now],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let held = claim_hosts(tx, owner, &hosts, now, until).await?;
     let taken: Vec<i64> = candidates
         .iter()
         .filter(|r| {
@@ -118,10 +102,40 @@ pub(super) async fn take_due(
         .collect();
     tx.execute(
         "UPDATE sources SET leased_by = $1, leased_until = $2 WHERE id = ANY($3)",
-        &[&owner, &until, &taken],
+        &[&owner, &timestamp(until), &taken],
     )
     .await?;
     Ok(taken)
+}
+
+/// Leases to `owner`, until `until`, those of `hosts` that are free, lapsed at `now`, or
+/// `owner`'s already; returns them. One upsert: of two processes claiming one host at once, the
+/// second waits for the first's row and then, seeing it held, gets nothing.
+pub(super) async fn claim_hosts(
+    tx: &Db<'_>,
+    owner: &str,
+    hosts: &[String],
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    if hosts.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(tx
+        .query(
+            "INSERT INTO host_leases (host, leased_by, leased_until)
+             SELECT unnest($1::text[]), $2, $3
+             ON CONFLICT (host) DO UPDATE
+                SET leased_by = excluded.leased_by, leased_until = excluded.leased_until
+                WHERE host_leases.leased_by = excluded.leased_by
+                   OR host_leases.leased_until <= $4
+             RETURNING host",
+            &[&hosts, &owner, &timestamp(until), &timestamp(now)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 /// Ends `owner`'s leases on `sources` (polled and written, or taken and not polled after all).

@@ -498,6 +498,25 @@ impl Store for PostgresStore {
         })
     }
 
+    fn claim_host(&self, host: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut guard = self.client().await?;
+            let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let now = Utc::now();
+            let tx = Db::begin(conn).await?;
+            let held = lease::claim_hosts(
+                &tx,
+                &self.owner,
+                &[host],
+                now,
+                now + self.sharing.lease_delta(),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(!held.is_empty())
+        })
+    }
+
     fn pages_known(
         &self,
         source_id: i64,
