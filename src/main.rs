@@ -72,6 +72,14 @@ enum Command {
         #[arg(value_name = "ID|URL")]
         source: String,
     },
+    /// Copy the SQLite database into an empty PostgreSQL database, ids and all, in one
+    /// transaction; the PostgreSQL schema is created first.
+    MigrateTo {
+        /// The PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME, or a
+        /// key/value string ("host=/run/postgresql dbname=gleaner").
+        #[arg(value_name = "URL")]
+        url: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,6 +113,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sources => commands::sources(&config.database),
         Command::Revive { source } => commands::revive(&config.database, &source),
+        Command::MigrateTo { url } => in_runtime(commands::migrate_to(&config.database, &url)),
         Command::Render { .. } | Command::Extract { .. } => unreachable!("handled above"),
     }
 }
@@ -122,7 +131,8 @@ fn in_runtime(work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<
 
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
-    let default = if matches!(cli.command, Command::Run) {
+    // A copy into PostgreSQL logs its progress through big tables.
+    let default = if matches!(cli.command, Command::Run | Command::MigrateTo { .. }) {
         "info"
     } else {
         "warn"

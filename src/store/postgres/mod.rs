@@ -22,8 +22,11 @@
 //!   new articles take some 1.9 s here against 0.35 s in SQLite (one local socket, release).
 
 mod articles;
+mod copy;
 mod pages;
 mod poll;
+
+pub use copy::{Copied, CopyError, grouped, migrate_to};
 
 use std::collections::{HashMap, HashSet};
 
@@ -281,6 +284,19 @@ fn without_password(url: &str) -> String {
         }
         return shown;
     }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        // A URL the parser refuses (a bad port, say) may hold a password all the same: hide
+        // the user part, and a query that names a password.
+        let rest = match rest.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => rest.to_owned(),
+        };
+        let rest = match rest.split_once('?') {
+            Some((path, query)) if query.contains("password") => format!("{path}?…"),
+            _ => rest,
+        };
+        return format!("{scheme}://{rest}");
+    }
     url.split_whitespace()
         .map(|pair| match pair.split_once('=') {
             Some((key, _)) if key.trim() == "password" => "password=***".to_owned(),
@@ -458,6 +474,11 @@ mod tests {
             "host=/tmp user=gleaner password=*** dbname=g"
         );
         assert!(!without_password("postgresql://h/db?user=u&password=s3cret").contains("s3cret"));
+        assert_eq!(
+            without_password("postgres://gleaner:s3cret@db.example:notaport/gleaner"),
+            "postgres://***@db.example:notaport/gleaner"
+        );
+        assert!(!without_password("postgres://h:bad/db?password=s3cret").contains("s3cret"));
         assert_eq!(clean("a\0b"), "a\u{FFFD}b");
         assert!(matches!(
             clean("plain"),
