@@ -554,3 +554,50 @@ fn a_missing_sqlite_database_is_not_created() {
     );
     assert!(!ws.db().exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_daemon_is_warned_about_and_its_snapshot_copied() {
+    let cluster = Cluster::shared();
+    let server = TestServer::start();
+    server.route("/feed.xml", common::tagged_feed("one"));
+    let ws = Workspace::new();
+    ws.write_config(
+        "host_delay = \"0s\"\nfull_text = \"never\"",
+        &[("one", &server.url("/feed.xml"))],
+    );
+    let mut daemon = common::gleaner()
+        .args(["--config", ws.config().to_str().unwrap(), "run"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for(
+        std::time::Duration::from_secs(20),
+        "the daemon's first article",
+        || {
+            ws.db().exists()
+                && ws
+                    .open_db()
+                    .query_row("SELECT count(*) FROM articles", [], |r| r.get::<_, i64>(0))
+                    .is_ok_and(|n| n == 1)
+        },
+    );
+    let url = cluster.database();
+    let out = migrate(&ws, &url);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("already running") && err.contains("will not be in PostgreSQL"),
+        "{err}"
+    );
+    let pg = connect(&url).await;
+    let articles: i64 = pg
+        .query_one("SELECT count(*) FROM articles", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(articles, 1);
+}
