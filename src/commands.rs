@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::daemon::{self, Daemon};
 use crate::store::Database;
 use crate::store::lock::DaemonLock;
+use crate::store::postgres::grouped;
 use crate::text;
 
 /// Loads the configuration, with the database overridden when asked (a path relative to the
@@ -170,6 +171,47 @@ pub async fn revive(database: &Database, source: &str) -> anyhow::Result<()> {
             "no source {source:?} in {database}: give its id or URL as `gleaner sources` lists it"
         ),
     }
+}
+
+/// `gleaner migrate-to URL`: the SQLite database copied into an empty PostgreSQL database, then
+/// a line per table (`articles 3,402`) and one for the whole. A daemon running on the SQLite
+/// database is warned about, not stopped: the copy is one snapshot, and what the daemon records
+/// after it stays behind.
+pub async fn migrate_to(database: &Database, url: &str) -> anyhow::Result<()> {
+    let Some(database) = database.sqlite_path() else {
+        bail!(
+            "migrate-to copies a SQLite database into PostgreSQL, and the database is already \
+             PostgreSQL ({database}): give the SQLite file with --database PATH"
+        );
+    };
+    // Held while copying, when free, so that no daemon starts on the database meanwhile.
+    let _lock = match database.exists().then(|| DaemonLock::acquire(database)) {
+        Some(Err(e)) => {
+            tracing::warn!(
+                "{e}: the copy is of the database as it is now; what that daemon records \
+                 from now on will not be in PostgreSQL"
+            );
+            None
+        }
+        Some(Ok(lock)) => Some(lock),
+        None => None,
+    };
+    let copied = crate::store::postgres::migrate_to(database, url).await?;
+    let total: u64 = copied.tables.iter().map(|t| t.1).sum();
+    to_stdout(|out| {
+        for (table, rows) in &copied.tables {
+            writeln!(out, "{table} {}", grouped(*rows))?;
+        }
+        writeln!(
+            out,
+            "copied {} rows in {} tables from {} to {} in {:.1} s",
+            grouped(total),
+            copied.tables.len(),
+            database.display(),
+            copied.target,
+            copied.elapsed.as_secs_f64()
+        )
+    })
 }
 
 /// `gleaner sources`: each source with its status, polls, errors and article count.

@@ -73,6 +73,14 @@ enum Command {
         #[arg(value_name = "ID|URL")]
         source: String,
     },
+    /// Copy the SQLite database into an empty PostgreSQL database, ids and all, in one
+    /// transaction; the PostgreSQL schema is created first.
+    MigrateTo {
+        /// The PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME, or a
+        /// key/value string ("host=/run/postgresql dbname=gleaner").
+        #[arg(value_name = "URL")]
+        url: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -106,6 +114,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sources => in_runtime(commands::sources(&config.database)),
         Command::Revive { source } => in_runtime(commands::revive(&config.database, &source)),
+        Command::MigrateTo { url } => in_runtime(commands::migrate_to(&config.database, &url)),
         Command::Render { .. } | Command::Extract { .. } => unreachable!("handled above"),
     }
 }
@@ -123,7 +132,8 @@ fn in_runtime<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Resul
 
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
-    let default = if matches!(cli.command, Command::Run) {
+    // A copy into PostgreSQL logs its progress through big tables.
+    let default = if matches!(cli.command, Command::Run | Command::MigrateTo { .. }) {
         "info"
     } else {
         "warn"

@@ -14,6 +14,7 @@ mod pages;
 mod poll;
 pub mod port;
 pub mod postgres;
+mod snapshot;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

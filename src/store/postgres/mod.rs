@@ -25,9 +25,12 @@
 
 mod articles;
 mod catalog;
+mod copy;
 mod lease;
 mod pages;
 mod poll;
+
+pub use copy::{Copied, CopyError, grouped, migrate_to};
 
 use std::collections::{HashMap, HashSet};
 
@@ -176,6 +179,17 @@ impl Conn {
         })
     }
 
+    /// [`Conn::connect`], its failure said as a failure to open the database at `url`.
+    async fn open(url: &str) -> Result<Conn, StoreError> {
+        Conn::connect(url).await.map_err(|e| StoreError::Open {
+            path: without_password(url).into(),
+            message: match e {
+                StoreError::Engine { message, .. } => message,
+                other => other.to_string(),
+            },
+        })
+    }
+
     /// Ends the connection once the server has what was sent.
     async fn close(self) {
         drop(self.client);
@@ -299,13 +313,7 @@ impl PostgresStore {
         near: NearDuplicates,
         sharing: Sharing,
     ) -> Result<PostgresStore, StoreError> {
-        let mut conn = Conn::connect(url).await.map_err(|e| StoreError::Open {
-            path: without_password(url).into(),
-            message: match e {
-                StoreError::Engine { message, .. } => message,
-                other => other.to_string(),
-            },
-        })?;
+        let mut conn = Conn::open(url).await?;
         if let Err(e) = migrate(&mut conn.client).await {
             conn.close().await;
             return Err(e);
@@ -335,22 +343,24 @@ pub(crate) fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return mask_pairs(url, ' ');
     };
-    // By hand rather than with a URL parser: a URL with no host (a Unix socket given as
-    // `?host=/run/postgresql`) is not one to `url`, and must be masked all the same.
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => authority.to_owned(),
+    // By hand rather than with a URL parser: a URL the parser refuses (no host, as with a Unix
+    // socket given as `?host=/run/postgresql`; a bad port; a raw `/` or `@` in the password)
+    // must be masked all the same. The user part ends at the last `@` before the query.
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let shown = match before_query.rsplit_once('@') {
+        Some((userinfo, host_and_path)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host_and_path}"),
+            None => before_query.to_owned(),
         },
-        None => authority.to_owned(),
+        None => before_query.to_owned(),
     };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => format!("{path}?{}", mask_pairs(query, '&')),
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
+    match query {
+        Some(query) => format!("{scheme}://{shown}?{}", mask_pairs(query, '&')),
+        None => format!("{scheme}://{shown}"),
+    }
 }
 
 /// Applies the migrations the database lacks, in one transaction under an advisory lock;
@@ -578,6 +588,15 @@ mod tests {
             without_password("postgresql://g@/db?host=/run/postgresql"),
             "postgresql://g@/db?host=/run/postgresql"
         );
+        assert_eq!(
+            without_password("postgres://gleaner:s3cret@db.example:notaport/gleaner"),
+            "postgres://gleaner:***@db.example:notaport/gleaner"
+        );
+        assert_eq!(
+            without_password("postgres://g:pa/ss@w@db.example/gleaner"),
+            "postgres://g:***@db.example/gleaner"
+        );
+        assert!(!without_password("postgres://h:bad/db?password=s3cret").contains("s3cret"));
         assert_eq!(clean("a\0b"), "a\u{FFFD}b");
         assert!(matches!(
             clean("plain"),
