@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # no benches/__pycache__ left in the checkout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from poll_cycle import ROOT, free_port, start_nginx, write_feeds  # noqa: E402
 
