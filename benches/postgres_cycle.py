@@ -314,7 +314,7 @@ def run_config(name, gleaner, cluster, work, urls, size, timeout):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--sizes", default="10000")
     parser.add_argument("--hosts", type=int, default=50, help="loopback addresses serving feeds")
     parser.add_argument("--configs", default=",".join(CONFIGS),
