@@ -58,7 +58,18 @@ def measure(cmd, **kwargs):
     return time.monotonic() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
-def start_nginx(work, port):
+def write_feeds(folder, size):
+    """Writes feed0.xml .. feed{size-1}.xml into folder (the same feeds for the same size)."""
+    os.makedirs(folder)
+    rng = random.Random(size)
+    for n in range(size):
+        with open(os.path.join(folder, f"feed{n}.xml"), "w") as f:
+            f.write(feed_xml(n, rng))
+
+
+def start_nginx(work, port, addresses=("127.0.0.1",)):
+    """nginx serving work/feeds on port of each loopback address, in the foreground."""
+    listen = "".join(f"listen {address}:{port}; " for address in addresses)
     conf = os.path.join(work, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""daemon off;
@@ -71,14 +82,15 @@ http {{
     sendfile on;
     keepalive_requests 1000000;
     types {{ application/rss+xml xml; }}
-    server {{ listen 127.0.0.1:{port}; root {work}/feeds; }}
+    server {{ {listen}root {work}/feeds; }}
 }}
 """)
     proc = subprocess.Popen(["nginx", "-c", conf, "-p", work], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            for address in addresses:
+                socket.create_connection((address, port), timeout=0.1).close()
             return proc
         except OSError:
             time.sleep(0.05)
@@ -89,12 +101,7 @@ http {{
 def run_size(size, gleaner, with_newsboat):
     work = tempfile.mkdtemp(prefix=f"gleaner-bench-{size}-")
     os.chmod(work, 0o755)
-    feeds = os.path.join(work, "feeds")
-    os.makedirs(feeds)
-    rng = random.Random(size)
-    for n in range(size):
-        with open(os.path.join(feeds, f"feed{n}.xml"), "w") as f:
-            f.write(feed_xml(n, rng))
+    write_feeds(os.path.join(work, "feeds"), size)
     port = free_port()
     nginx = start_nginx(work, port)
     urls = [f"http://127.0.0.1:{port}/feed{n}.xml" for n in range(size)]
