@@ -239,7 +239,7 @@ impl Config {
                 })
                 .transpose()
         };
-        let per_host = check_per_host(raw.per_host, 2)?;
+        let per_host = check_per_host(raw.per_host, DEFAULT_PER_HOST)?;
         let host_delay =
             duration(raw.host_delay, "host_delay", HOST_DELAY)?.unwrap_or(Duration::from_secs(1));
         let mut hosts = std::collections::HashMap::new();
@@ -533,6 +533,9 @@ const INTERVAL: Bound = Bound {
     zero: false,
 };
 /// Retention and the near-duplicate window: a century keeps everything.
+/// Requests in flight to one host at most, unless `per_host` says.
+pub const DEFAULT_PER_HOST: usize = 2;
+
 /// Shortest `source_lease`: a lease must outlast the daemon's renewal every `daemon::TICK`.
 const MIN_LEASE: Duration = Duration::from_secs(3);
 

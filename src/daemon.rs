@@ -261,6 +261,7 @@ impl Daemon {
     async fn open(config: &Config) -> Result<(Arc<dyn Store>, Synced), StoreError> {
         let sharing = Sharing {
             lease: config.source_lease,
+            per_host: config.per_host,
         };
         let store =
             store::database::open(&config.database, config.near_duplicates, sharing).await?;

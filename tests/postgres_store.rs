@@ -898,6 +898,7 @@ async fn leases_give_each_source_and_host_to_one_process_at_a_time() {
     let url = cluster.database();
     let sharing = Sharing {
         lease: std::time::Duration::from_secs(30),
+        per_host: 2,
     };
     let near = NearDuplicates::default();
     let a = PostgresStore::open_shared(&url, near, sharing)
@@ -1025,6 +1026,7 @@ async fn page_hosts_are_claimed_by_one_process_at_a_time() {
     let url = cluster.database();
     let sharing = Sharing {
         lease: std::time::Duration::from_secs(3),
+        per_host: 2,
     };
     let near = NearDuplicates::default();
     let a = PostgresStore::open_shared(&url, near, sharing)

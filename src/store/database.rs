@@ -61,6 +61,10 @@ pub struct Sharing {
     /// How long a process's claim on a source (and its host) lasts unless renewed: a process
     /// that died leaves its sources to the others after this.
     pub lease: Duration,
+    /// The configured `per_host`: a process takes new hosts enough to fill its free slots at
+    /// this many sources each, so that it does not take every host from processes started
+    /// after it.
+    pub per_host: usize,
 }
 
 /// The configuration's default `source_lease`: a minute; processes renew every few seconds.
@@ -70,6 +74,7 @@ impl Default for Sharing {
     fn default() -> Sharing {
         Sharing {
             lease: DEFAULT_LEASE,
+            per_host: crate::config::DEFAULT_PER_HOST,
         }
     }
 }

@@ -48,9 +48,10 @@ pub(super) async fn renew(
     Ok(())
 }
 
-/// Leases to `owner`, until `until`, at most `limit` active sources due at `now` (soonest
-/// first), except `skip`: none leased by another process, none on a host another process holds
-/// or a server asked to wait (429). Returns their ids.
+/// Leases to `owner`, until `until`, at most `limit` active sources due at `now` (never polled
+/// first, then soonest), except `skip`: none leased by another process, none on a host another
+/// process holds or a server asked to wait (429), and no more than `new_hosts` hosts it does
+/// not hold already. Returns their ids.
 ///
 /// The rows are taken with FOR UPDATE SKIP LOCKED: a source another process is leasing at this
 /// moment is passed over, not waited for, and one it leased since this statement's snapshot is
@@ -64,6 +65,7 @@ pub(super) async fn take_due(
     until: DateTime<Utc>,
     skip: &[i64],
     limit: usize,
+    new_hosts: usize,
 ) -> Result<Vec<i64>, StoreError> {
     if limit == 0 {
         return Ok(Vec::new());
@@ -79,18 +81,42 @@ pub(super) async fn take_due(
                      SELECT host FROM host_leases WHERE leased_by <> $1 AND leased_until > $2
                      UNION ALL
                      SELECT host FROM host_blocks WHERE until > $2))
-             ORDER BY coalesce(next_poll_at, ''), id
+             ORDER BY next_poll_at NULLS FIRST, id
              LIMIT $4
              FOR UPDATE SKIP LOCKED",
             &[&owner, &timestamp(now), &skip, &limit],
         )
         .await?;
-    let mut hosts: Vec<String> = candidates
+    let mine: Vec<String> = tx
+        .query(
+            "SELECT host FROM host_leases WHERE leased_by = $1 AND leased_until > $2",
+            &[&owner, &timestamp(now)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // The hosts of the candidates: those held already, and at most `new_hosts` more in the
+    // order their sources come. Without that bound the first process would take a host for
+    // each of its first sources, and keep them all (renewed while they have due sources): a
+    // process started later would find every host taken.
+    let mut hosts: Vec<String> = Vec::new();
+    let mut new = 0;
+    for host in candidates
         .iter()
         .filter_map(|r| r.get::<_, Option<String>>(1))
-        .collect();
-    hosts.sort();
-    hosts.dedup();
+    {
+        if hosts.contains(&host) {
+            continue;
+        }
+        if !mine.contains(&host) {
+            if new == new_hosts {
+                continue;
+            }
+            new += 1;
+        }
+        hosts.push(host);
+    }
     let held = claim_hosts(tx, owner, &hosts, now, until).await?;
     let taken: Vec<i64> = candidates
         .iter()
