@@ -234,6 +234,10 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
         let mut file = std::fs::File::create(&temporary)?;
         if let Ok(meta) = std::fs::metadata(&target) {
             file.set_permissions(meta.permissions())?;
+            // Kept when allowed (root editing a service's file); otherwise the file is the
+            // editor's own, as any editor would leave it.
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::os::unix::fs::chown(&temporary, Some(meta.uid()), Some(meta.gid()));
         }
         file.write_all(bytes)?;
         file.sync_all()?;

@@ -228,7 +228,15 @@ fn read_outline(
     if !path.is_empty() {
         tags.push(path.join("/"));
     }
-    for category in categories.iter().flat_map(|c| c.split(',')) {
+    // "/News/Tech,/Later" (the spec's form, Feedly's) splits where a new path starts, so a
+    // name with a comma in it stays whole; "News,Later" (no slashes) splits on the commas.
+    let categories = categories.unwrap_or_default();
+    let separator = if categories.trim_start().starts_with('/') {
+        ",/"
+    } else {
+        ","
+    };
+    for category in categories.split(separator) {
         let parts: Vec<&str> = category
             .split('/')
             .map(str::trim)
@@ -266,9 +274,13 @@ fn local_name_end(name: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// White space collapsed to single spaces, trimmed.
+/// White space (and control characters, which no name means and XML cannot carry back)
+/// collapsed to single spaces, trimmed.
 fn clean(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    text.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The document's text: a byte-order mark decides, then valid UTF-8, then the encoding the XML
@@ -382,6 +394,7 @@ pub fn write(title: &str, created: DateTime<Utc>, sources: &[ListedSource]) -> S
                 t.split('/')
                     .map(str::trim)
                     .filter(|p| !p.is_empty())
+                    .take(MAX_DEPTH)
                     .collect()
             })
             .unwrap_or_default();
