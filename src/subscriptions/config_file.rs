@@ -4,6 +4,7 @@
 //! (`toml_edit`), check the result as the daemon would (`Config::parse`) and replace the file
 //! atomically. A running daemon notices the new file and reloads it.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,10 @@ pub struct ConfigFile {
     /// The normalised URL of each `[[sources]]` table, in the document's order (the order
     /// `Config::sources` has): what sources are found by.
     urls: Vec<String>,
+    /// Each URL's position in `urls`: a list of thousands is looked up thousands of times.
+    positions: HashMap<String, usize>,
+    /// Where the next appended table goes: after every table the document has.
+    end_position: isize,
     config: Config,
 }
 
@@ -64,9 +69,13 @@ impl ConfigFile {
             path: path.to_owned(),
             message: format!("cannot be edited: {e}"),
         })?;
+        let end_position = last_position(document.as_table()) + 1;
+        let urls: Vec<String> = config.sources.iter().map(|s| s.url.clone()).collect();
         let mut file = ConfigFile {
             path: path.to_owned(),
-            urls: config.sources.iter().map(|s| s.url.clone()).collect(),
+            positions: positions_of(&urls),
+            urls,
+            end_position,
             original: text,
             document,
             config,
@@ -98,7 +107,7 @@ impl ConfigFile {
 
     /// The position among the sources of the one whose normalised URL is `url`.
     pub fn position(&self, url: &str) -> Option<usize> {
-        self.urls.iter().position(|u| u == url)
+        self.positions.get(url).copied()
     }
 
     /// Appends a `[[sources]]` table after the last table of the file, leaving every byte
@@ -118,8 +127,8 @@ impl ConfigFile {
         }
         // A blank line before each new table, as the shipped configuration has them.
         table.decor_mut().set_prefix("\n");
-        let end = self.next_position();
-        table.set_position(Some(end));
+        table.set_position(Some(self.end_position));
+        self.end_position += 1;
         match self.document.get_mut("sources") {
             None => {
                 let mut tables = ArrayOfTables::new();
@@ -128,6 +137,7 @@ impl ConfigFile {
             }
             Some(_) => self.tables()?.push(table),
         }
+        self.positions.insert(normalised.clone(), self.urls.len());
         self.urls.push(normalised);
         Ok(())
     }
@@ -143,6 +153,7 @@ impl ConfigFile {
             self.document.remove("sources");
         }
         self.urls.remove(position);
+        self.positions = positions_of(&self.urls);
         Ok(())
     }
 
@@ -196,26 +207,31 @@ impl ConfigFile {
                     .to_owned()
             })
     }
+}
 
-    /// A position after every table of the document, so a new table is written last.
-    fn next_position(&self) -> isize {
-        fn last(table: &Table) -> isize {
-            let mut at = table.position().unwrap_or(0);
-            for (_, item) in table.iter() {
-                match item {
-                    Item::Table(t) => at = at.max(last(t)),
-                    Item::ArrayOfTables(ts) => {
-                        for t in ts.iter() {
-                            at = at.max(last(t));
-                        }
-                    }
-                    _ => {}
+fn positions_of(urls: &[String]) -> HashMap<String, usize> {
+    urls.iter()
+        .enumerate()
+        .map(|(at, url)| (url.clone(), at))
+        .collect()
+}
+
+/// The greatest position of a table in `table` (itself and every table under it): a new table
+/// placed after it is written last.
+fn last_position(table: &Table) -> isize {
+    let mut at = table.position().unwrap_or(0);
+    for (_, item) in table.iter() {
+        match item {
+            Item::Table(t) => at = at.max(last_position(t)),
+            Item::ArrayOfTables(ts) => {
+                for t in ts.iter() {
+                    at = at.max(last_position(t));
                 }
             }
-            at
+            _ => {}
         }
-        last(self.document.as_table()) + 1
     }
+    at
 }
 
 /// Replaces `path` by `bytes` through a temporary file in the same folder (a rename is atomic

@@ -85,7 +85,7 @@ pub fn import(
     let list = opml::parse(&bytes).map_err(|e| anyhow::anyhow!("{}:{e}", opml_path.display()))?;
     let mut file = ConfigFile::open(config_path)?;
     let mut summary = ImportSummary::default();
-    let mut new: Vec<NewSource> = Vec::new();
+    let mut new = NewSources::default();
     let total = list.feeds.len();
     for (index, feed) in list.feeds.iter().enumerate() {
         let outcome = import_one(&file, &mut new, feed);
@@ -96,17 +96,24 @@ pub fn import(
         }
         each(index, total, &outcome);
     }
-    for source in &new {
+    for source in &new.sources {
         file.append(source).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    if !dry_run && !new.is_empty() {
+    if !dry_run && !new.sources.is_empty() {
         file.save()?;
     }
     Ok(summary)
 }
 
-/// What one feed of a list adds to `new` (the sources to append, in the list's order).
-fn import_one(file: &ConfigFile, new: &mut Vec<NewSource>, feed: &opml::OpmlFeed) -> Outcome {
+/// The sources an import appends, in the list's order, and where each URL is among them.
+#[derive(Default)]
+struct NewSources {
+    sources: Vec<NewSource>,
+    positions: std::collections::HashMap<String, usize>,
+}
+
+/// What one feed of a list adds to `new`.
+fn import_one(file: &ConfigFile, new: &mut NewSources, feed: &opml::OpmlFeed) -> Outcome {
     let refused = |reason: String| Outcome::Refused {
         url: feed.url.clone(),
         reason: format!("line {}: {reason}", feed.line),
@@ -123,7 +130,7 @@ fn import_one(file: &ConfigFile, new: &mut Vec<NewSource>, feed: &opml::OpmlFeed
     if file.position(&url).is_some() {
         return Outcome::Skipped { url };
     }
-    if let Some(earlier) = new.iter_mut().find(|s| s.url == url) {
+    if let Some(earlier) = new.positions.get(&url).map(|&at| &mut new.sources[at]) {
         // Feedly and others list a feed once per category it is filed under.
         for tag in &feed.tags {
             if !earlier.tags.contains(tag) {
@@ -136,7 +143,8 @@ fn import_one(file: &ConfigFile, new: &mut Vec<NewSource>, feed: &opml::OpmlFeed
         };
     }
     let name = feed.title.clone().filter(|t| *t != feed.url && *t != url);
-    new.push(NewSource {
+    new.positions.insert(url.clone(), new.sources.len());
+    new.sources.push(NewSource {
         url: url.clone(),
         name: name.clone(),
         tags: feed.tags.clone(),

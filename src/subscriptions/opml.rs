@@ -228,15 +228,22 @@ fn read_outline(
     if !path.is_empty() {
         tags.push(path.join("/"));
     }
-    // "/News/Tech,/Later" (the spec's form, Feedly's) splits where a new path starts, so a
-    // name with a comma in it stays whole; "News,Later" (no slashes) splits on the commas.
+    // "/News/Tech,/Later" (the spec's form, Feedly's): a new tag starts at each comma followed
+    // by a slash, so a name with a comma in it stays whole; "News,Later" (no slashes) splits on
+    // every comma.
     let categories = categories.unwrap_or_default();
-    let separator = if categories.trim_start().starts_with('/') {
-        ",/"
-    } else {
-        ","
-    };
-    for category in categories.split(separator) {
+    let by_path = categories.trim_start().starts_with('/');
+    let mut pieces: Vec<String> = Vec::new();
+    for piece in categories.split(',').filter(|p| !p.trim().is_empty()) {
+        match pieces.last_mut() {
+            Some(last) if by_path && !piece.trim_start().starts_with('/') => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => pieces.push(piece.to_owned()),
+        }
+    }
+    for category in &pieces {
         let parts: Vec<&str> = category
             .split('/')
             .map(str::trim)
