@@ -513,6 +513,16 @@ fn add_refuses_a_private_address_unless_allowed_and_then_writes_it() {
     assert!(source.allow_private);
     assert_eq!(source.name.as_deref(), Some("Local"));
 
+    // An empty tag is refused before anything is asked.
+    let asked = server.all_seen().len();
+    let output = gleaner_in(
+        &ws,
+        &["add", "--no-discover", "https://t.example/f", "--tag", " "],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--tag"), "{}", stderr(&output));
+    assert_eq!(server.all_seen().len(), asked);
+
     // --no-discover adds without asking anything.
     let asked = server.all_seen().len();
     ok(

@@ -193,18 +193,26 @@ pub async fn add(
     request: &AddRequest,
     mut say: impl FnMut(&str),
 ) -> anyhow::Result<String> {
-    let mut file = ConfigFile::open(config_path)?;
+    let tags: Vec<String> = request.tags.iter().map(|t| t.trim().to_owned()).collect();
+    if let Some(bad) = tags
+        .iter()
+        .find(|t| t.is_empty() || t.split('/').any(|part| part.trim().is_empty()))
+    {
+        bail!("--tag {bad:?}: a tag is a name (\"News\"), or names joined by / (\"News/Tech\")");
+    }
+    let file = ConfigFile::open(config_path)?;
     let requested = file
         .normalise(&request.url)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     refuse_present(&file, &requested)?;
     let (url, title) = if request.discover {
-        let found = find_feed(file.config(), &requested, request.allow_private, &mut say).await?;
-        refuse_present(&file, &found.0)?;
-        found
+        find_feed(file.config(), &requested, request.allow_private, &mut say).await?
     } else {
         (requested, None)
     };
+    // Read again after the fetches (seconds, maybe): an edit made meanwhile is kept.
+    let mut file = ConfigFile::open(config_path)?;
+    refuse_present(&file, &url)?;
     let name = request
         .name
         .clone()
@@ -214,7 +222,7 @@ pub async fn add(
     file.append(&NewSource {
         url: url.clone(),
         name: name.clone(),
-        tags: request.tags.iter().map(|t| t.trim().to_owned()).collect(),
+        tags,
         allow_private: request.allow_private,
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
