@@ -927,3 +927,39 @@ pub fn signals() -> std::io::Result<(CancellationToken, Arc<Notify>)> {
     });
     Ok((token, reload))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_configuration_is_applied_once_it_has_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gleaner.toml");
+        std::fs::write(&path, "interval = \"1h\"\n").unwrap();
+        let mut watch = ConfigWatch::new(&path);
+        assert!(!watch.due(), "nothing changed");
+        std::fs::write(&path, "interval = \"2h\"\n# longer\n").unwrap();
+        assert!(!watch.due(), "a change is first seen, not applied at once");
+        std::thread::sleep(CONFIG_SETTLE + Duration::from_millis(50));
+        assert!(watch.due(), "a change that held is applied");
+        watch.applied_now();
+        assert!(!watch.due());
+        // Replaced by a rename (as the commands write it): a new inode, even at the same size.
+        let other = dir.path().join("next.toml");
+        std::fs::write(&other, "interval = \"3h\"\n# longer\n").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert!(!watch.due());
+        std::thread::sleep(CONFIG_SETTLE + Duration::from_millis(50));
+        assert!(watch.due());
+        watch.applied_now();
+        // A file that keeps changing is not applied until it stops.
+        std::fs::write(&path, "a").unwrap();
+        assert!(!watch.due());
+        std::thread::sleep(CONFIG_SETTLE / 2);
+        std::fs::write(&path, "ab").unwrap();
+        assert!(!watch.due());
+        std::thread::sleep(CONFIG_SETTLE / 4);
+        assert!(!watch.due(), "the second change restarted the wait");
+    }
+}
