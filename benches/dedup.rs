@@ -100,6 +100,7 @@ async fn new_store(path: &std::path::Path) -> (SqliteStore, i64) {
         .sync_sources(vec![SourceSpec {
             url: "https://bench.example/feed".into(),
             name: None,
+            paused: false,
         }])
         .await
         .unwrap();

@@ -12,6 +12,7 @@ use crate::daemon::{self, Daemon};
 use crate::store::Database;
 use crate::store::lock::DaemonLock;
 use crate::store::postgres::grouped;
+use crate::subscriptions::manage::{self, AddRequest, PICKUP, Pause};
 use crate::text;
 
 /// Loads the configuration, with the database overridden when asked (a path relative to the
@@ -264,4 +265,66 @@ pub async fn sources(database: &Database) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// `gleaner import FILE [--dry-run]`: a line per feed of the list, then the counts.
+pub fn import(config: &Config, list: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let summary = manage::import(&config.path, list, dry_run, |_, _, outcome| {
+        let _ = writeln!(out, "{outcome}");
+    })?;
+    let what = if dry_run {
+        "dry run: nothing written".to_owned()
+    } else if summary.added > 0 {
+        format!("written to {}; {PICKUP}", config.path.display())
+    } else {
+        "nothing to write".to_owned()
+    };
+    let _ = writeln!(
+        out,
+        "{} added, {} skipped, {} refused: {what}",
+        summary.added, summary.skipped, summary.refused
+    );
+    Ok(())
+}
+
+/// `gleaner export-opml [--out FILE]`: the sources as OPML 2.0, on stdout or into FILE.
+pub fn export_opml(config: &Config, out: Option<&Path>) -> anyhow::Result<()> {
+    let text = manage::export_opml(config);
+    match out {
+        Some(path) => {
+            crate::subscriptions::config_file::write_atomically(path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "gleaner: wrote {} sources to {}",
+                config.sources.len(),
+                path.display()
+            );
+            Ok(())
+        }
+        None => to_stdout(|out| out.write_all(text.as_bytes())),
+    }
+}
+
+/// `gleaner add URL`: what was tried and chosen, then the line saying what was added.
+pub async fn add(config: &Config, request: &AddRequest) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    manage::add(&config.path, request, |line| {
+        let _ = writeln!(out, "{line}");
+    })
+    .await?;
+    let _ = writeln!(out, "{PICKUP}");
+    Ok(())
+}
+
+/// `gleaner remove SOURCE`.
+pub async fn remove(config: &Config, source: &str) -> anyhow::Result<()> {
+    let message = manage::remove(&config.path, &config.database, source).await?;
+    to_stdout(|out| writeln!(out, "{message}"))
+}
+
+/// `gleaner pause SOURCE` and `gleaner resume SOURCE`.
+pub async fn pause(config: &Config, source: &str, action: Pause) -> anyhow::Result<()> {
+    let message = manage::set_paused(&config.path, &config.database, source, action).await?;
+    to_stdout(|out| writeln!(out, "{message}"))
 }

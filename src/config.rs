@@ -88,6 +88,10 @@ pub struct SourceConfig {
     pub allow_private: bool,
     /// Overrides the global `full_text`.
     pub full_text: Option<FullText>,
+    /// Categories the user filed it under (`"News/Tech"`): kept for OPML export, not used to poll.
+    pub tags: Vec<String>,
+    /// Not polled while set (`gleaner pause`); its state and articles stay.
+    pub paused: bool,
 }
 
 /// A configuration that cannot be used, with the place of the mistake when there is one.
@@ -165,6 +169,9 @@ struct RawSource {
     allow_private: bool,
     #[serde(default, deserialize_with = "full_text_opt")]
     full_text: Option<FullText>,
+    tags: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    paused: bool,
 }
 
 impl Config {
@@ -194,10 +201,7 @@ impl Config {
                 .replace("expected i64", "expected an integer");
             error_at(e.span(), message)
         })?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let base = config_folder(path);
 
         let database = match raw.database {
             Some(db) if db.get_ref().trim().is_empty() => {
@@ -381,6 +385,9 @@ impl Config {
                 timezone: source.timezone,
                 allow_private: source.allow_private,
                 full_text: source.full_text,
+                tags: source_tags(source.tags.unwrap_or_default())
+                    .map_err(|(span, message)| error_at(Some(span), message))?,
+                paused: source.paused,
             });
         }
 
@@ -418,6 +425,45 @@ impl Config {
     pub fn user_agent_of<'a>(&'a self, source: &'a SourceConfig) -> &'a str {
         source.user_agent.as_deref().unwrap_or(&self.user_agent)
     }
+}
+
+/// The `tags` of a source, trimmed, each once, in the order given. An empty one is a mistake
+/// (an OPML category is never empty), refused with its place.
+fn source_tags(
+    tags: Vec<Spanned<String>>,
+) -> Result<Vec<String>, (std::ops::Range<usize>, String)> {
+    let mut kept: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        let value = tag.get_ref().trim();
+        if value.is_empty() || value.split('/').any(|part| part.trim().is_empty()) {
+            return Err((
+                tag.span(),
+                format!(
+                    "`tags` holds non-empty names (\"News\", or \"News/Tech\" for a category \
+                     inside another), got {:?}",
+                    tag.get_ref()
+                ),
+            ));
+        }
+        if !kept.iter().any(|k| k == value) {
+            kept.push(value.to_owned());
+        }
+    }
+    Ok(kept)
+}
+
+/// The URL under which a source's `url` (as written in the configuration, relative paths
+/// against the folder of the configuration file at `config_path`) is known to the database:
+/// the one normalisation every command that looks sources up must share.
+pub fn normalise_source_url(raw: &str, config_path: &Path) -> Result<String, String> {
+    source_url(raw, config_folder(config_path))
+}
+
+/// The folder relative paths of a configuration are resolved against.
+fn config_folder(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Turns the `url` of a source into an absolute `http`, `https` or `file` URL.
@@ -836,6 +882,37 @@ url = "file:///tmp/x.xml"
             assert_eq!(err.position, Some(position), "{text}: {err}");
             assert!(err.message.contains(needle), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn tags_and_paused() {
+        let config = parse(
+            "[[sources]]\nurl = \"https://a.example/f\"\ntags = [\" News \", \"News/Tech\", \"News\"]\npaused = true\n\
+             [[sources]]\nurl = \"https://b.example/f\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.sources[0].tags, ["News", "News/Tech"]);
+        assert!(config.sources[0].paused);
+        assert!(config.sources[1].tags.is_empty() && !config.sources[1].paused);
+        for (text, position) in [
+            ("tags = [\"\"]", (3, 9)),
+            ("tags = [\"a\", \"  \"]", (3, 14)),
+            ("tags = [\"a//b\"]", (3, 9)),
+            ("tags = [\"/a\"]", (3, 9)),
+        ] {
+            let err = parse(&format!(
+                "[[sources]]\nurl = \"https://a.example/f\"\n{text}\n"
+            ))
+            .unwrap_err();
+            assert_eq!(err.position, Some(position), "{text}: {err}");
+            assert!(err.message.contains("`tags`"), "{text}: {err}");
+        }
+        let err =
+            parse("[[sources]]\nurl = \"https://a.example/f\"\npaused = \"yes\"\n").unwrap_err();
+        assert_eq!(err.position, Some((3, 10)), "{err}");
+        let err =
+            parse("[[sources]]\nurl = \"https://a.example/f\"\ntags = \"News\"\n").unwrap_err();
+        assert_eq!(err.position, Some((3, 8)), "{err}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Wiring: open the database, start the writer, bring `sources` in line with the configuration,
 //! then poll, either once (`gleaner once`) or forever on the schedule (`gleaner run`), with a
-//! global limit on polls in flight, a reload on SIGHUP and a clean stop on SIGINT/SIGTERM.
+//! global limit on polls in flight, a reload on SIGHUP or when the configuration file changes
+//! (`gleaner add`, `remove`, `pause`, ... edit it; checked each tick with one `stat`), and a
+//! clean stop on SIGINT/SIGTERM.
 //!
 //! The loop keeps no copy of a source's state: each tick it asks the database which sources are
 //! due, so whatever another process did (`gleaner revive`, `gleaner once`) is seen within
@@ -39,6 +41,9 @@ pub const TICK: Duration = Duration::from_secs(2);
 /// How long a source whose poll could not be written waits before it is polled again: doubling
 /// from the first to the last while the database keeps refusing.
 pub const WRITE_RETRY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(300));
+/// How long the configuration file must stay unchanged before a change is applied: a file
+/// written in place (truncated, then filled) is read whole, not half-written.
+const CONFIG_SETTLE: Duration = Duration::from_secs(1);
 /// How often old `fetches` rows (and, with `article_retention`, old articles) are pruned while
 /// running.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -121,6 +126,78 @@ impl PollSettings {
     }
 }
 
+/// Why the configuration is read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reload {
+    /// SIGHUP: the user asked.
+    Asked,
+    /// The file changed ([`ConfigWatch`]).
+    FileChanged,
+}
+
+/// Notices that the configuration file changed (by its size, modification time and inode:
+/// one `stat` per tick), so an edit by `gleaner add`, `remove`, `pause`, ... or by hand is
+/// applied without a SIGHUP. A change is applied once the file has stayed the same for
+/// [`CONFIG_SETTLE`].
+struct ConfigWatch {
+    path: std::path::PathBuf,
+    applied: Option<FileStamp>,
+    /// A change seen, and since when it has held.
+    pending: Option<(Option<FileStamp>, Instant)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &std::path::Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode: meta.ino(),
+        })
+    }
+}
+
+impl ConfigWatch {
+    fn new(path: &std::path::Path) -> ConfigWatch {
+        ConfigWatch {
+            path: path.to_owned(),
+            applied: FileStamp::of(path),
+            pending: None,
+        }
+    }
+
+    /// Whether the file changed since it was last applied and has settled: time to reload.
+    fn due(&mut self) -> bool {
+        let now = FileStamp::of(&self.path);
+        if now == self.applied {
+            self.pending = None;
+            return false;
+        }
+        match self.pending {
+            Some((seen, since)) if seen == now => since.elapsed() >= CONFIG_SETTLE,
+            _ => {
+                self.pending = Some((now, Instant::now()));
+                false
+            }
+        }
+    }
+
+    /// The file as it is now has been applied (or refused: it is not read again until it
+    /// changes).
+    fn applied_now(&mut self) {
+        self.applied = FileStamp::of(&self.path);
+        self.pending = None;
+    }
+}
+
 /// A poll whose result the database refused, kept to be recorded once it takes writes again.
 struct Held {
     until: Instant,
@@ -169,7 +246,7 @@ fn host_of(url: &str) -> String {
         .unwrap_or_default()
 }
 
-fn politeness_of(config: &Config) -> Politeness {
+pub(crate) fn politeness_of(config: &Config) -> Politeness {
     let overrides = config
         .hosts
         .iter()
@@ -178,7 +255,7 @@ fn politeness_of(config: &Config) -> Politeness {
     Politeness::with_overrides(config.per_host, config.host_delay, overrides)
 }
 
-fn fetcher_of(config: &Config) -> anyhow::Result<Fetcher> {
+pub(crate) fn fetcher_of(config: &Config) -> anyhow::Result<Fetcher> {
     Ok(Fetcher::new(FetchSettings {
         user_agent: config.user_agent.clone(),
         connect_timeout: config.connect_timeout,
@@ -194,6 +271,7 @@ fn specs_of(config: &Config) -> Vec<SourceSpec> {
         .map(|s| SourceSpec {
             url: s.url.clone(),
             name: s.name.clone(),
+            paused: s.paused,
         })
         .collect()
 }
@@ -396,7 +474,13 @@ impl Daemon {
         }
         let mut watchdog_tick =
             tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        let mut config_watch = ConfigWatch::new(&self.config.path);
         loop {
+            if config_watch.due() {
+                tracing::info!(path = %self.config.path.display(), "the configuration file changed: reloading it");
+                config_watch.applied_now();
+                self.reload(Reload::FileChanged).await;
+            }
             let now = Utc::now();
             let instant = Instant::now();
             // A held source is polled again when its wait is over: the database may have
@@ -468,7 +552,10 @@ impl Daemon {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(sleep) => {}
-                _ = reload.notified() => self.reload().await,
+                _ = reload.notified() => {
+                    config_watch.applied_now();
+                    self.reload(Reload::Asked).await;
+                }
                 _ = watchdog_tick.tick(), if watchdog.is_some() => {
                     if let Some(n) = &notifier {
                         n.send("WATCHDOG=1");
@@ -680,7 +767,7 @@ impl Daemon {
 
     /// Reads the configuration again. A configuration that does not load is refused with its
     /// error and the one in force stays.
-    async fn reload(&mut self) {
+    async fn reload(&mut self, why: Reload) {
         let mut config = match Config::load(&self.config.path) {
             Ok(config) => config,
             Err(e) => {
@@ -688,6 +775,15 @@ impl Daemon {
                 return;
             }
         };
+        if why == Reload::FileChanged && config.sources.is_empty() && !self.settings.is_empty() {
+            // An editor may leave the file empty for a moment (truncated, not yet written):
+            // that is no reason to mark every source removed. Asked for (SIGHUP), it is done.
+            tracing::warn!(
+                path = %self.config.path.display(),
+                "the configuration file now names no source: not applied on its own; send SIGHUP to apply it"
+            );
+            return;
+        }
         if self.database_override || config.database == self.config.database {
             config.database = self.config.database.clone();
         } else {
@@ -872,4 +968,40 @@ pub fn signals() -> std::io::Result<(CancellationToken, Arc<Notify>)> {
         }
     });
     Ok((token, reload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_configuration_is_applied_once_it_has_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gleaner.toml");
+        std::fs::write(&path, "interval = \"1h\"\n").unwrap();
+        let mut watch = ConfigWatch::new(&path);
+        assert!(!watch.due(), "nothing changed");
+        std::fs::write(&path, "interval = \"2h\"\n# longer\n").unwrap();
+        assert!(!watch.due(), "a change is first seen, not applied at once");
+        std::thread::sleep(CONFIG_SETTLE + Duration::from_millis(50));
+        assert!(watch.due(), "a change that held is applied");
+        watch.applied_now();
+        assert!(!watch.due());
+        // Replaced by a rename (as the commands write it): a new inode, even at the same size.
+        let other = dir.path().join("next.toml");
+        std::fs::write(&other, "interval = \"3h\"\n# longer\n").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert!(!watch.due());
+        std::thread::sleep(CONFIG_SETTLE + Duration::from_millis(50));
+        assert!(watch.due());
+        watch.applied_now();
+        // A file that keeps changing is not applied until it stops.
+        std::fs::write(&path, "a").unwrap();
+        assert!(!watch.due());
+        std::thread::sleep(CONFIG_SETTLE / 2);
+        std::fs::write(&path, "ab").unwrap();
+        assert!(!watch.due());
+        std::thread::sleep(CONFIG_SETTLE / 4);
+        assert!(!watch.due(), "the second change restarted the wait");
+    }
 }

@@ -21,4 +21,5 @@ pub mod robots;
 pub mod schedule;
 pub mod source;
 pub mod store;
+pub mod subscriptions;
 pub mod text;

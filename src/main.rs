@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use gleaner::commands;
 use gleaner::config::DEFAULT_CONFIG_PATH;
+use gleaner::subscriptions::manage::{AddRequest, Pause};
 
 #[derive(Parser)]
 #[command(
@@ -81,6 +82,54 @@ enum Command {
         #[arg(value_name = "URL")]
         url: String,
     },
+    /// Add each feed of an OPML list to the configuration (names from titles, tags from
+    /// categories), skipping those already there.
+    Import {
+        #[arg(value_name = "FILE.opml")]
+        file: PathBuf,
+        /// Say what would be added; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the configured sources, with their tags as categories, as OPML 2.0.
+    ExportOpml {
+        /// Into FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Add a source: a feed's URL, or a web page whose feed is found (its <link
+    /// rel="alternate">, else /feed, /rss, /atom.xml, /index.xml).
+    Add {
+        url: String,
+        /// The source's name (default: the feed's title).
+        #[arg(long)]
+        name: Option<String>,
+        /// A category, "News" or "News/Tech"; repeat for several.
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Add URL as it is, without fetching it.
+        #[arg(long)]
+        no_discover: bool,
+        /// Let the URL (and the source's polls) reach loopback and private addresses; written
+        /// as allow_private = true.
+        #[arg(long)]
+        allow_private: bool,
+    },
+    /// Remove a source from the configuration (its articles stay): by its id or URL.
+    Remove {
+        #[arg(value_name = "ID|URL")]
+        source: String,
+    },
+    /// Stop polling a source until it is resumed: by its id or URL.
+    Pause {
+        #[arg(value_name = "ID|URL")]
+        source: String,
+    },
+    /// Poll a paused source again: by its id or URL.
+    Resume {
+        #[arg(value_name = "ID|URL")]
+        source: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -115,6 +164,27 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Sources => in_runtime(commands::sources(&config.database)),
         Command::Revive { source } => in_runtime(commands::revive(&config.database, &source)),
         Command::MigrateTo { url } => in_runtime(commands::migrate_to(&config.database, &url)),
+        Command::Import { file, dry_run } => commands::import(&config, &file, dry_run),
+        Command::ExportOpml { out } => commands::export_opml(&config, out.as_deref()),
+        Command::Add {
+            url,
+            name,
+            tags,
+            no_discover,
+            allow_private,
+        } => {
+            let request = AddRequest {
+                url,
+                name,
+                tags,
+                discover: !no_discover,
+                allow_private,
+            };
+            in_runtime(async { commands::add(&config, &request).await })
+        }
+        Command::Remove { source } => in_runtime(commands::remove(&config, &source)),
+        Command::Pause { source } => in_runtime(commands::pause(&config, &source, Pause::Pause)),
+        Command::Resume { source } => in_runtime(commands::pause(&config, &source, Pause::Resume)),
         Command::Render { .. } | Command::Extract { .. } => unreachable!("handled above"),
     }
 }

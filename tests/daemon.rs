@@ -725,3 +725,32 @@ fn a_folder_given_as_the_database_is_refused_with_a_clear_error() {
     // Nothing was made beside it.
     assert!(!ws.path("a-folder-lock").exists());
 }
+
+/// A configuration file that is emptied (an editor between truncating and writing, say) is not
+/// applied on its own: the sources stay; SIGHUP, the user's explicit word, applies it.
+#[test]
+fn a_configuration_emptied_on_disk_is_applied_only_when_asked() {
+    let server = TestServer::start();
+    server.route("/feed.xml", one_item_feed(1));
+    let ws = Workspace::new();
+    ws.write_config("", &[("one", &server.url("/feed.xml"))]);
+    let daemon = Daemon::start(&ws);
+    wait_for(Duration::from_secs(20), "the first poll", || {
+        !server.seen("/feed.xml").is_empty()
+    });
+    std::fs::write(ws.config(), "database = \"gleaner.db\"\n").unwrap();
+    daemon.wait_for_log(Duration::from_secs(15), "names no source: not applied");
+    assert_eq!(
+        sqlite3(&ws.db(), "SELECT status FROM sources"),
+        "active",
+        "{}",
+        daemon.log()
+    );
+    daemon.signal("HUP");
+    wait_for(Duration::from_secs(15), "the source removed", || {
+        sqlite3(&ws.db(), "SELECT status FROM sources") == "removed"
+    });
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(Duration::from_secs(15));
+    assert!(status.success(), "{log}");
+}

@@ -49,6 +49,13 @@ const HTML_REGRESSIONS: &[&str] = &[
     "<a href='x>y'>z</a><!-- <p> -->",
 ];
 
+/// Subscription lists with the characters the writer must escape or split on.
+const OPML_REGRESSIONS: &[&str] = &[
+    "<opml><body><outline text=\"a/b, c\"><outline text=\"x&amp;y &lt;z&gt; &quot;q&quot;\" \
+     xmlUrl=\"https://e.org/?a=1&b=2\" category=\"/p/q,/r\"/></outline></body></opml>",
+    "\u{FEFF}<opml><body><outline xmlurl=\"https://e.org/\" title=\"\t\"/></body></opml>",
+];
+
 /// Configurations that use every setting, beside the one that ships.
 const TOML_SEEDS: &[&str] = &[
     "database = \"g.db\"\nuser_agent = \"gleaner/0.1 (+https://e.org/)\"\nconcurrency = 4\n\
@@ -204,6 +211,11 @@ fn targets() -> Vec<Target> {
             run: targets::toml_to_config,
             seeds: toml_seeds(),
         },
+        Target {
+            name: "opml",
+            run: targets::opml_round_trip,
+            seeds: opml_seeds(),
+        },
     ]
 }
 
@@ -291,6 +303,27 @@ fn toml_seeds() -> Vec<(String, Vec<u8>)> {
         )
         .collect();
     assert!(seeds.len() > TOML_SEEDS.len(), "no configuration ships");
+    seeds
+}
+
+/// The real subscription lists, the lists in the shapes of other readers' exports, and the
+/// regressions.
+fn opml_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = files_in(&common::fixture("real-feeds"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "opml"))
+        .collect();
+    files.extend(files_in(&common::fixture("opml")));
+    let seeds: Vec<_> = files
+        .into_iter()
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .chain(
+            OPML_REGRESSIONS
+                .iter()
+                .map(|s| ("regression".to_owned(), s.as_bytes().to_vec())),
+        )
+        .collect();
+    assert!(seeds.len() > 6, "the OPML fixtures are missing");
     seeds
 }
 

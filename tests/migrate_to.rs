@@ -439,6 +439,7 @@ async fn a_real_store_is_copied_keys_and_all_and_a_second_copy_is_refused() {
         .sync_sources(vec![SourceSpec {
             url: "https://new.example/feed".into(),
             name: Some("new".into()),
+            paused: false,
         }])
         .await
         .unwrap();

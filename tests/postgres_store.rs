@@ -24,6 +24,7 @@ fn spec(url: &str, name: Option<&str>) -> SourceSpec {
     SourceSpec {
         url: url.into(),
         name: name.map(Into::into),
+        paused: false,
     }
 }
 
@@ -454,6 +455,109 @@ async fn failed_and_not_modified_polls_write_their_fetch_and_the_state() {
         .await
         .unwrap();
     assert!(due.sources.is_empty());
+    both.close().await;
+}
+
+#[tokio::test]
+async fn paused_sources_are_not_due_and_resume_alike_in_both_engines() {
+    let cluster = Cluster::shared();
+    let both = both(&cluster).await;
+    const GONE: &str = "https://gone.example/feed";
+    let sync = |paused_feed: bool, paused_gone: bool| {
+        let specs = vec![
+            SourceSpec {
+                paused: paused_feed,
+                ..spec(FEED, None)
+            },
+            SourceSpec {
+                paused: paused_gone,
+                ..spec(GONE, None)
+            },
+        ];
+        let (pg, sqlite) = (&both.pg, &both.sqlite);
+        async move {
+            let pg = pg.sync_sources(specs.clone()).await.unwrap();
+            let sqlite = sqlite.sync_sources(specs).await.unwrap();
+            (pg, sqlite)
+        }
+    };
+    let statuses = "SELECT url, status FROM sources ORDER BY id";
+    let (pg, sqlite) = sync(false, false).await;
+    // The second source retired by a 410 in both.
+    let gone = || PollOutcome::Failed {
+        status: Some(410),
+        bytes: None,
+        class: FailureClass::Fetch(ErrorClass::Gone),
+        message: "HTTP 410 Gone".into(),
+        charged: true,
+        retry_after: None,
+        block_host: None,
+    };
+    both.pg
+        .record_poll(record(pg.sources[1].id, gone()))
+        .await
+        .unwrap();
+    both.sqlite
+        .record_poll(record(sqlite.sources[1].id, gone()))
+        .await
+        .unwrap();
+
+    // Paused: not due in either engine; a gone source stays gone.
+    sync(true, true).await;
+    let rows = both.same_rows(statuses).await;
+    assert_eq!(rows[0][1].as_deref(), Some("paused"));
+    assert_eq!(rows[1][1].as_deref(), Some("gone"));
+    let later = Utc::now() + Duration::days(30);
+    assert!(
+        both.pg
+            .due(later, HashSet::new(), 10)
+            .await
+            .unwrap()
+            .sources
+            .is_empty()
+    );
+    assert!(
+        both.sqlite
+            .due(later, HashSet::new(), 10)
+            .await
+            .unwrap()
+            .sources
+            .is_empty()
+    );
+
+    // Resumed: active and due again; the gone one is still gone (only `revive` takes back a 410).
+    sync(false, false).await;
+    let rows = both.same_rows(statuses).await;
+    assert_eq!(rows[0][1].as_deref(), Some("active"));
+    assert_eq!(rows[1][1].as_deref(), Some("gone"));
+    let due = both.pg.due(later, HashSet::new(), 10).await.unwrap();
+    assert_eq!(due.sources.len(), 1);
+    assert_eq!(due.sources[0].url, FEED);
+    assert_eq!(
+        both.sqlite
+            .due(later, HashSet::new(), 10)
+            .await
+            .unwrap()
+            .sources
+            .len(),
+        1
+    );
+
+    // Removed, then put back paused: paused, not active.
+    both.pg.sync_sources(vec![spec(GONE, None)]).await.unwrap();
+    both.sqlite
+        .sync_sources(vec![spec(GONE, None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        both.same_rows(statuses).await[0][1].as_deref(),
+        Some("removed")
+    );
+    sync(true, false).await;
+    assert_eq!(
+        both.same_rows(statuses).await[0][1].as_deref(),
+        Some("paused")
+    );
     both.close().await;
 }
 

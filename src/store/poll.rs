@@ -23,12 +23,23 @@ use crate::source::{self, RedirectStep, SourceState, Status};
 pub struct SourceSpec {
     pub url: String,
     pub name: Option<String>,
+    /// `paused = true` in the configuration: not polled until it is resumed.
+    pub paused: bool,
 }
+
+/// The statuses a configured source's `paused` setting moves it from, and to. A `gone` source is
+/// neither paused nor resumed: a 410 is the server's word, taken back only by `gleaner revive`
+/// (or removing the source and putting it back); pausing it would let a resume poll it again
+/// behind the user's back. A removed source put back paused stays unpolled.
+pub(crate) const PAUSE_SQL: &str = "status IN ('active', 'removed')";
+pub(crate) const RESUME_SQL: &str = "status = 'paused'";
 
 /// Makes `sources` match the configuration: new sources added, names updated, sources no longer
 /// configured marked `removed` (their articles stay; a `gone` one stays gone unless it is put
-/// back after removal). A configured URL that a source moved away from maps to that source.
-/// Returns the configured sources in order.
+/// back after removal), paused ones `paused` and resumed ones `active` again (a resumed source
+/// keeps its planned next poll: one whose time has passed is due at once, a Retry-After still
+/// holds). A configured URL that a source moved away from maps to that source. Returns the
+/// configured sources in order.
 pub(super) fn sync_sources(
     tx: &Connection,
     specs: &[SourceSpec],
@@ -53,6 +64,12 @@ pub(super) fn sync_sources(
         "UPDATE sources SET status = 'active', next_poll_at = NULL, next_poll_reason = NULL
          WHERE id = ?1 AND status = 'removed'",
     )?;
+    let mut resume = tx.prepare_cached(&format!(
+        "UPDATE sources SET status = 'active' WHERE id = ?1 AND {RESUME_SQL}"
+    ))?;
+    let mut pause = tx.prepare_cached(&format!(
+        "UPDATE sources SET status = 'paused' WHERE id = ?1 AND {PAUSE_SQL}"
+    ))?;
     let mut states = Vec::with_capacity(specs.len());
     for spec in specs {
         let moved: Option<i64> = alias.query_row([&spec.url], |r| r.get(0)).optional()?;
@@ -63,7 +80,12 @@ pub(super) fn sync_sources(
             }
             None => upsert.query_row(params![spec.url, spec.name, now], |r| r.get(0))?,
         };
-        revive.execute([id])?;
+        if spec.paused {
+            pause.execute([id])?;
+        } else {
+            revive.execute([id])?;
+            resume.execute([id])?;
+        }
         let state = load_state(tx, id)?;
         states.push(state);
     }

@@ -1,4 +1,4 @@
-//! The three fuzz targets as plain functions, shared by the cargo-fuzz binaries
+//! The four fuzz targets as plain functions, shared by the cargo-fuzz binaries
 //! (`fuzz_targets/`) and the stable replay and mutation loop (`tests/fuzz_seeds.rs`). Each
 //! panics when an input breaks a promise: a panic anywhere below, a document out of the form, a
 //! date or link that should have been refused.
@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use gleaner::subscriptions::opml;
 use gleaner::{config, dedup, feed, render, text};
 
 /// When every fuzzed item is "seen": a fixed time, so that a failure replays.
@@ -85,5 +86,63 @@ pub fn toml_to_config(bytes: &[u8]) {
     if let Err(e) = config::Config::parse(toml, Path::new("fuzz.toml")) {
         let message = e.to_string();
         assert!(!message.is_empty());
+    }
+}
+
+/// OPML bytes to feeds, or an error with a place; the feeds written out as OPML read back as
+/// the same feeds (addresses, names, tags).
+pub fn opml_round_trip(bytes: &[u8]) {
+    let list = match opml::parse(bytes) {
+        Ok(list) => list,
+        Err(e) => {
+            assert!(
+                e.line >= 1 && e.column >= 1 && !e.message.is_empty(),
+                "{e:?}"
+            );
+            return;
+        }
+    };
+    let listed: Vec<opml::ListedSource> = list
+        .feeds
+        .iter()
+        .map(|f| opml::ListedSource {
+            url: f.url.clone(),
+            name: f.title.clone(),
+            tags: f.tags.clone(),
+        })
+        .collect();
+    let written = opml::write("fuzz", seen_at(), &listed);
+    let again = opml::parse(written.as_bytes()).expect("a written list reads back");
+    assert_eq!(again.feeds.len(), list.feeds.len(), "{written}");
+    let named = |feeds: &[opml::OpmlFeed]| {
+        let mut pairs: Vec<(String, String)> = feeds
+            .iter()
+            .map(|f| {
+                (
+                    f.url.clone(),
+                    f.title.clone().unwrap_or_else(|| f.url.clone()),
+                )
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    assert_eq!(named(&list.feeds), named(&again.feeds), "{written}");
+    // Tags too, unless one holds the separator of the `category` attribute.
+    if !list
+        .feeds
+        .iter()
+        .flat_map(|f| &f.tags)
+        .any(|t| t.contains(','))
+    {
+        let tagged = |feeds: &[opml::OpmlFeed]| {
+            let mut pairs: Vec<(String, Vec<String>)> = feeds
+                .iter()
+                .map(|f| (f.url.clone(), f.tags.clone()))
+                .collect();
+            pairs.sort();
+            pairs
+        };
+        assert_eq!(tagged(&list.feeds), tagged(&again.feeds), "{written}");
     }
 }

@@ -14,11 +14,13 @@ use crate::fetch::Validators;
 use crate::record::{FetchFailure, PollCounts, PollOutcome, PollRecord};
 use crate::schedule::Reason;
 use crate::source::{self, RedirectStep, SourceState, Status};
+use crate::store::poll::{PAUSE_SQL, RESUME_SQL};
 use crate::store::{SourceSpec, StoreError, parse_timestamp, timestamp};
 
 /// As `store::poll::sync_sources`: new sources added, names updated, sources no longer
-/// configured marked `removed`, removed ones configured again revived; a configured URL a
-/// source moved away from maps to that source.
+/// configured marked `removed`, removed ones configured again revived, paused ones `paused` and
+/// resumed ones `active` (a `gone` one neither); a configured URL a source moved away from maps
+/// to that source.
 pub(super) async fn sync_sources(
     tx: &Db<'_>,
     specs: &[SourceSpec],
@@ -41,6 +43,8 @@ pub(super) async fn sync_sources(
     let revive =
         "UPDATE sources SET status = 'active', next_poll_at = NULL, next_poll_reason = NULL
              WHERE id = $1 AND status = 'removed'";
+    let resume = format!("UPDATE sources SET status = 'active' WHERE id = $1 AND {RESUME_SQL}");
+    let pause = format!("UPDATE sources SET status = 'paused' WHERE id = $1 AND {PAUSE_SQL}");
     let mut states = Vec::with_capacity(specs.len());
     for spec in specs {
         let moved: Option<i64> = tx
@@ -61,7 +65,12 @@ pub(super) async fn sync_sources(
                 .await?
                 .get(0),
         };
-        tx.execute(revive, &[&id]).await?;
+        if spec.paused {
+            tx.execute(pause.as_str(), &[&id]).await?;
+        } else {
+            tx.execute(revive, &[&id]).await?;
+            tx.execute(resume.as_str(), &[&id]).await?;
+        }
         states.push(load_state(tx, id).await?);
     }
     Ok(states)
