@@ -28,6 +28,7 @@ mod catalog;
 mod lease;
 mod pages;
 mod poll;
+mod search;
 
 use std::collections::{HashMap, HashSet};
 
