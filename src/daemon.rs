@@ -109,21 +109,39 @@ impl PollSummary {
 
     /// The same as the text line, as one JSON object (`gleaner once --json`; field names are a
     /// documented interface, README "Commands").
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "source_id": self.source_id,
-            "source": self.source,
-            "url": self.url,
-            "outcome": self.outcome(),
-            "new": self.counts.new,
-            "updated": self.counts.updated,
-            "items": self.counts.seen,
-            "near_duplicates": self.counts.near_duplicates,
-            "removed": self.counts.removed,
-            "pages": self.counts.pages,
-            "full_text": self.counts.full_text,
-            "error": self.unrecorded.as_ref().or(self.error.as_ref()),
-        })
+    pub fn to_json(&self) -> String {
+        /// The fields in the order of the text line.
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            source_id: i64,
+            source: &'a str,
+            url: &'a str,
+            outcome: &'static str,
+            new: u64,
+            updated: u64,
+            items: u64,
+            near_duplicates: u64,
+            removed: u64,
+            pages: u64,
+            full_text: u64,
+            error: Option<&'a str>,
+        }
+        let line = Line {
+            source_id: self.source_id,
+            source: &self.source,
+            url: &self.url,
+            outcome: self.outcome(),
+            new: self.counts.new,
+            updated: self.counts.updated,
+            items: self.counts.seen,
+            near_duplicates: self.counts.near_duplicates,
+            removed: self.counts.removed,
+            pages: self.counts.pages,
+            full_text: self.counts.full_text,
+            error: self.unrecorded.as_deref().or(self.error.as_deref()),
+        };
+        // Strings and numbers only: serialising cannot fail.
+        serde_json::to_string(&line).unwrap_or_default()
     }
 }
 

@@ -184,7 +184,10 @@ fn the_readme_search_examples_find_the_sample_article() {
         .nth(1)
         .and_then(|rest| rest.split("\n```").next())
         .expect("the README's Searching examples");
-    let examples: Vec<&str> = block.lines().filter(|l| l.starts_with("gleaner ")).collect();
+    let examples: Vec<&str> = block
+        .lines()
+        .filter(|l| l.starts_with("gleaner "))
+        .collect();
     assert!(examples.len() >= 7, "{examples:?}");
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gleaner.toml");
     for example in examples {

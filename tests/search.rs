@@ -386,6 +386,23 @@ fn the_same_search_finds_the_same_articles_on_postgresql() {
         assert!(postgres.iter().all(|k| sqlite.contains(k)), "{args:?}");
         assert!(missing.len() * 20 <= sqlite.len(), "{args:?}: {missing:?}");
     }
+    // Hostile text is no tsquery syntax error either.
+    for query in [
+        "foo AND",
+        "NEAR(",
+        "o'brien",
+        "a:b",
+        "(apple",
+        "apple & !watch",
+        "x <-> y",
+    ] {
+        let output = gleaner_in(&ws, Some(&url), &["search", query]);
+        assert!(
+            output.status.success() || stderr(&output).contains("no article matches"),
+            "{query:?}: {}",
+            stderr(&output)
+        );
+    }
     let listed = json_lines(&ok(gleaner_in(&ws, Some(&url), &["sources", "--json"])));
     assert_eq!(listed.len(), FEEDS.len() + 1);
 }

@@ -71,3 +71,52 @@ pub(super) fn documents_by_key(
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::Terms;
+
+    /// Whatever the user types, the MATCH expression is valid FTS5: random strings of FTS5's
+    /// syntax characters, operators and words, run against a real FTS5 table.
+    #[test]
+    fn no_query_text_is_an_fts5_syntax_error() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE t USING fts5 (title, body);
+             INSERT INTO t VALUES ('near and or not', 'x-ray * \"quoted\" (paren) col:on');",
+        )
+        .unwrap();
+        let pieces = [
+            "\"", "-", "*", "(", ")", ":", "^", "+", "{", "}", ",", "'", " ", "AND", "OR", "NOT",
+            "NEAR", "NEAR(", "x", "ray", "title:", "é", "東京", "\\", "0", "-\"", "*\"",
+        ];
+        // xorshift64: the same strings every run.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut tried = 0;
+        for _ in 0..5000 {
+            let mut text = String::new();
+            for _ in 0..next() % 9 {
+                text.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            let Ok(terms) = Terms::parse(&text) else {
+                continue;
+            };
+            tried += 1;
+            let expression = terms.to_fts5();
+            let result: rusqlite::Result<i64> = conn.query_row(
+                "SELECT count(*) FROM t WHERE t MATCH ?1",
+                [&expression],
+                |r| r.get(0),
+            );
+            assert!(result.is_ok(), "{text:?} -> {expression:?}: {result:?}");
+        }
+        assert!(tried > 1000, "{tried}");
+    }
+}
