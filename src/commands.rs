@@ -9,6 +9,8 @@ use chrono::{NaiveDate, Utc};
 
 use crate::config::Config;
 use crate::daemon::{self, Daemon};
+use crate::progress::Progress;
+use crate::search::{SearchHit, SearchQuery, Terms};
 use crate::store::Database;
 use crate::store::lock::DaemonLock;
 use crate::store::postgres::grouped;
@@ -39,19 +41,55 @@ pub async fn run(config: Config, database_override: bool) -> anyhow::Result<()> 
         .await
 }
 
+/// How many polls a pass makes before `once` shows a progress bar (on a terminal): a pass over
+/// fewer is over before a bar would tell anything.
+const ONCE_PROGRESS_FROM: usize = 20;
+
 /// `gleaner once`: one pass over the due sources (every active one with `force`, except those
-/// a server asked to wait), one summary line each on stdout. Fails when a poll's result could
-/// not be written, since that pass lost it.
-pub async fn once(config: Config, force: bool, database_override: bool) -> anyhow::Result<()> {
+/// a server asked to wait), one summary line each on stdout (a JSON object with `json`), and a
+/// progress bar on a terminal when the pass is long. Fails when a poll's result could not be
+/// written, since that pass lost it.
+pub async fn once(
+    config: Config,
+    force: bool,
+    json: bool,
+    database_override: bool,
+) -> anyhow::Result<()> {
     let (shutdown, _reload) = daemon::signals()?;
     let database = config.database.clone();
     let daemon = Daemon::start(config, database_override, None).await?;
     let mut stdout = std::io::stdout().lock();
+    // Set when the pass knows its size; read by each report.
+    let progress = std::cell::OnceCell::new();
     let summaries = daemon
-        .once(force, shutdown, |summary| {
-            let _ = writeln!(stdout, "{summary}");
-        })
+        .once_counted(
+            force,
+            shutdown,
+            |polls| {
+                let _ = progress.set(if polls > ONCE_PROGRESS_FROM {
+                    Progress::new(polls as u64, "sources polled")
+                } else {
+                    Progress::hidden()
+                });
+            },
+            |summary| {
+                let progress = progress.get_or_init(Progress::hidden);
+                progress.suspend(|| {
+                    let _ = if json {
+                        writeln!(stdout, "{}", summary.to_json())
+                    } else {
+                        writeln!(stdout, "{summary}")
+                    };
+                    // Line by line, so a reader of a pipe sees each poll as it ends.
+                    let _ = stdout.flush();
+                });
+                progress.inc();
+            },
+        )
         .await?;
+    if let Some(progress) = progress.get() {
+        progress.finish();
+    }
     let failed = summaries.iter().filter(|s| s.error.is_some()).count();
     let new: u64 = summaries.iter().map(|s| s.counts.new).sum();
     tracing::info!(sources = summaries.len(), failed, new, "pass complete");
@@ -85,15 +123,18 @@ pub async fn export(database: &Database, out: &Path) -> anyhow::Result<u64> {
     // At least three digits, and enough for every position, so the names sort in order.
     let width = total.saturating_sub(1).to_string().len().max(3);
     let mut position = 0u64;
+    let progress = Progress::new(total, "documents written");
     catalog
         .for_each_document(&mut |doc| {
             let name = format!("{position:0width$}_{}.txt", doc.key);
             std::fs::write(out.join(&name), doc.document.as_bytes())?;
             position += 1;
+            progress.inc();
             Ok(())
         })
         .await?
         .with_context(|| format!("cannot write into {}", out.display()))?;
+    progress.finish();
     Ok(position)
 }
 
@@ -215,12 +256,21 @@ pub async fn migrate_to(database: &Database, url: &str) -> anyhow::Result<()> {
     })
 }
 
-/// `gleaner sources`: each source with its status, polls, errors and article count.
-pub async fn sources(database: &Database) -> anyhow::Result<()> {
+/// `gleaner sources`: each source with its status, polls, errors and article count; with
+/// `json`, one JSON object a source (the fields of [`crate::store::SourceStatus`]).
+pub async fn sources(database: &Database, json: bool) -> anyhow::Result<()> {
     let catalog = crate::store::database::catalog(database).await?;
     let sources = catalog.sources().await?;
     if sources.is_empty() {
         bail!("no sources in {database}: add [[sources]] to the configuration");
+    }
+    if json {
+        return to_stdout(|out| {
+            for source in &sources {
+                writeln!(out, "{}", serde_json::to_string(source)?)?;
+            }
+            Ok(())
+        });
     }
     to_stdout(|out| {
         writeln!(
@@ -268,11 +318,19 @@ pub async fn sources(database: &Database) -> anyhow::Result<()> {
 }
 
 /// `gleaner import FILE [--dry-run]`: a line per feed of the list, then the counts.
+/// A progress bar on a terminal, as the list is read (a big list's first outlines are the slow
+/// part: each is checked against every configured source).
 pub fn import(config: &Config, list: &Path, dry_run: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let summary = manage::import(&config.path, list, dry_run, |_, _, outcome| {
-        let _ = writeln!(out, "{outcome}");
+    let progress = std::cell::OnceCell::new();
+    let summary = manage::import(&config.path, list, dry_run, |_, total, outcome| {
+        let progress = progress.get_or_init(|| Progress::new(total as u64, "feeds imported"));
+        progress.suspend(|| writeln!(out, "{outcome}").ok());
+        progress.inc();
     })?;
+    if let Some(progress) = progress.get() {
+        progress.finish();
+    }
     let what = if dry_run {
         "dry run: nothing written".to_owned()
     } else if summary.added > 0 {
@@ -327,4 +385,125 @@ pub async fn remove(config: &Config, source: &str) -> anyhow::Result<()> {
 pub async fn pause(config: &Config, source: &str, action: Pause) -> anyhow::Result<()> {
     let message = manage::set_paused(&config.path, &config.database, source, action).await?;
     to_stdout(|out| writeln!(out, "{message}"))
+}
+
+/// A `search` QUERY, for the command line's parser: a query with nothing to look for is a
+/// usage error.
+pub fn parse_query(text: &str) -> Result<Terms, String> {
+    Terms::parse(text).map_err(|e| e.to_string())
+}
+
+/// What `gleaner search` is asked, as the command line gives it.
+pub struct SearchArgs {
+    pub terms: Terms,
+    pub since: Option<NaiveDate>,
+    /// A source's id, URL or name.
+    pub source: Option<String>,
+    pub limit: u32,
+    pub json: bool,
+}
+
+/// `gleaner search`: the articles matching the query, best first, each a header line and its
+/// snippet (a JSON object with `json`). Nothing found is an error (exit 1, as grep), saying so.
+pub async fn search(database: &Database, args: SearchArgs) -> anyhow::Result<()> {
+    let catalog = crate::store::database::catalog(database).await?;
+    let source = match &args.source {
+        Some(wanted) => Some(source_id(catalog.as_ref(), wanted, database).await?),
+        None => None,
+    };
+    let query = SearchQuery {
+        terms: args.terms,
+        since: args.since,
+        source,
+        limit: args.limit,
+    };
+    let hits = catalog.search(&query).await?;
+    if hits.is_empty() {
+        bail!("no article matches");
+    }
+    to_stdout(|out| {
+        for hit in &hits {
+            write_hit(out, hit, args.json)?;
+        }
+        Ok(())
+    })
+}
+
+fn write_hit(out: &mut impl Write, hit: &SearchHit, json: bool) -> std::io::Result<()> {
+    let snippet = crate::search::one_line(&hit.snippet);
+    if json {
+        let hit = SearchHit {
+            snippet,
+            ..hit.clone()
+        };
+        return writeln!(out, "{}", serde_json::to_string(&hit)?);
+    }
+    writeln!(
+        out,
+        "{}  {}  {}  ({})",
+        hit.key, hit.date, hit.title, hit.source
+    )?;
+    writeln!(out, "    {snippet}")
+}
+
+/// The id of the source `wanted` names: its id, URL or name (configured or the feed's title).
+/// A name several sources share is refused, naming their ids.
+async fn source_id(
+    catalog: &dyn crate::store::Catalog,
+    wanted: &str,
+    database: &Database,
+) -> anyhow::Result<i64> {
+    let sources = catalog.sources().await?;
+    if let Some(source) = sources
+        .iter()
+        .find(|s| s.id.to_string() == wanted || s.url == wanted)
+    {
+        return Ok(source.id);
+    }
+    let named: Vec<i64> = sources
+        .iter()
+        .filter(|s| s.name.as_deref() == Some(wanted) || s.title.as_deref() == Some(wanted))
+        .map(|s| s.id)
+        .collect();
+    match named[..] {
+        [id] => Ok(id),
+        [] => bail!(
+            "no source {wanted:?} in {database}: give its id, URL or name as `gleaner sources` lists it"
+        ),
+        _ => bail!(
+            "{} sources are named {wanted:?}: give one's id ({named:?})",
+            named.len()
+        ),
+    }
+}
+
+/// A `show` KEY, for the command line's parser: an article key (16 hex digits), or a unique
+/// start of one of at least 6; upper case is read as lower.
+pub fn parse_key(text: &str) -> Result<String, String> {
+    let key = text.trim().to_ascii_lowercase();
+    if (6..=16).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(key)
+    } else {
+        Err(format!(
+            "{text:?} is not an article key: 16 hex digits (or the first 6 or more of them)"
+        ))
+    }
+}
+
+/// `gleaner show KEY`: the article's document on stdout, byte for byte as `export` writes it.
+pub async fn show(database: &Database, key: &str) -> anyhow::Result<()> {
+    let catalog = crate::store::database::catalog(database).await?;
+    let mut documents = catalog.documents_by_key(key).await?;
+    match documents.len() {
+        0 => bail!("no article {key} in {database}"),
+        1 => {
+            let document = documents.remove(0).document;
+            to_stdout(|out| out.write_all(document.as_bytes()))
+        }
+        _ => bail!(
+            "several articles' keys start with {key} ({}, {}, ...): give more digits",
+            documents[0].key,
+            documents[1].key
+        ),
+    }
 }

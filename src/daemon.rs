@@ -53,6 +53,7 @@ const START_RETRY_MAX: Duration = Duration::from_secs(30);
 /// What one poll did, for the summary line of `gleaner once` and the log.
 #[derive(Debug, Clone)]
 pub struct PollSummary {
+    pub source_id: i64,
     pub source: String,
     pub url: String,
     pub counts: PollCounts,
@@ -93,6 +94,59 @@ impl std::fmt::Display for PollSummary {
                 Ok(())
             }
         }
+    }
+}
+
+impl PollSummary {
+    /// What came of the poll, in one word: `ok`, `not_modified`, `error` (the poll failed, and
+    /// that was recorded) or `unrecorded` (its result could not be written).
+    pub fn outcome(&self) -> &'static str {
+        if self.unrecorded.is_some() {
+            "unrecorded"
+        } else if self.error.is_some() {
+            "error"
+        } else if self.not_modified {
+            "not_modified"
+        } else {
+            "ok"
+        }
+    }
+
+    /// The same as the text line, as one JSON object (`gleaner once --json`; field names are a
+    /// documented interface, README "Commands").
+    pub fn to_json(&self) -> String {
+        /// The fields in the order of the text line.
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            source_id: i64,
+            source: &'a str,
+            url: &'a str,
+            outcome: &'static str,
+            new: u64,
+            updated: u64,
+            items: u64,
+            near_duplicates: u64,
+            removed: u64,
+            pages: u64,
+            full_text: u64,
+            error: Option<&'a str>,
+        }
+        let line = Line {
+            source_id: self.source_id,
+            source: &self.source,
+            url: &self.url,
+            outcome: self.outcome(),
+            new: self.counts.new,
+            updated: self.counts.updated,
+            items: self.counts.seen,
+            near_duplicates: self.counts.near_duplicates,
+            removed: self.counts.removed,
+            pages: self.counts.pages,
+            full_text: self.counts.full_text,
+            error: self.unrecorded.as_deref().or(self.error.as_deref()),
+        };
+        // Strings and numbers only: serialising cannot fail.
+        serde_json::to_string(&line).unwrap_or_default()
     }
 }
 
@@ -402,9 +456,21 @@ impl Daemon {
     /// asked to wait), calling `report` as each finishes, then closes the database. Stops
     /// early (finishing what runs) when `shutdown` fires.
     pub async fn once(
+        self,
+        force: bool,
+        shutdown: CancellationToken,
+        report: impl FnMut(&PollSummary),
+    ) -> anyhow::Result<Vec<PollSummary>> {
+        self.once_counted(force, shutdown, |_| {}, report).await
+    }
+
+    /// [`Daemon::once`], telling `started` how many polls the pass makes before the first
+    /// begins (a progress bar's total).
+    pub async fn once_counted(
         mut self,
         force: bool,
         shutdown: CancellationToken,
+        started: impl FnOnce(usize),
         mut report: impl FnMut(&PollSummary),
     ) -> anyhow::Result<Vec<PollSummary>> {
         let now = Utc::now();
@@ -422,6 +488,7 @@ impl Daemon {
             })
             .filter_map(|s| Some(self.to_poll(s, self.settings.get(&s.id)?)))
             .collect();
+        started(chosen.len());
         let mut polls = JoinSet::new();
         for source in chosen {
             self.spawn_poll(source, &mut polls);
@@ -717,6 +784,7 @@ impl Daemon {
             }
         };
         PollSummary {
+            source_id: source.id,
             source: name,
             url: source.url,
             counts: written.unwrap_or_default(),

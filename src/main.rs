@@ -45,6 +45,9 @@ enum Command {
         /// Poll every active source now, except those a server asked to wait (Retry-After).
         #[arg(long)]
         force: bool,
+        /// One JSON object a source on stdout instead of a line of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Write every article to DIR as NNN_KEY.txt, byte for byte its document.
     Export {
@@ -68,7 +71,37 @@ enum Command {
         url: Option<String>,
     },
     /// List the sources with their status, last poll, next poll and why, errors, article count.
-    Sources,
+    Sources {
+        /// One JSON object a source on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the articles' full text, best matches first: words (all required), "a phrase",
+    /// prefix*, -excluded. Exits 1 when nothing matches.
+    Search {
+        /// The words to look for; several arguments are one query (`gleaner search tim cook`).
+        #[arg(value_name = "QUERY", required = true, num_args = 1..)]
+        query: Vec<String>,
+        /// Only articles dated on or after this day.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = commands::parse_date)]
+        since: Option<chrono::NaiveDate>,
+        /// Only articles of this source: its id, URL or name.
+        #[arg(long, value_name = "ID|URL|NAME")]
+        source: Option<String>,
+        /// At most this many articles.
+        #[arg(long, value_name = "N", default_value_t = 20,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+        /// One JSON object a hit on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an article's document, byte for byte as `export` writes it.
+    Show {
+        /// Its key (16 hex digits), or a unique start of it (6 or more).
+        #[arg(value_name = "KEY", value_parser = commands::parse_key)]
+        key: String,
+    },
     /// Bring a source back (one retired by 410 Gone, say): by its id or URL.
     Revive {
         #[arg(value_name = "ID|URL")]
@@ -155,13 +188,32 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     let config = commands::load_config(&cli.config, cli.database)?;
     match cli.command {
         Command::Run => in_runtime(commands::run(config, database_override)),
-        Command::Once { force } => in_runtime(commands::once(config, force, database_override)),
+        Command::Once { force, json } => {
+            in_runtime(commands::once(config, force, json, database_override))
+        }
         Command::Export { out } => {
             let written = in_runtime(commands::export(&config.database, &out))?;
             eprintln!("gleaner: wrote {written} documents to {}", out.display());
             Ok(())
         }
-        Command::Sources => in_runtime(commands::sources(&config.database)),
+        Command::Sources { json } => in_runtime(commands::sources(&config.database, json)),
+        Command::Search {
+            query,
+            since,
+            source,
+            limit,
+            json,
+        } => in_runtime(commands::search(
+            &config.database,
+            commands::SearchArgs {
+                terms: search_terms(&query),
+                since,
+                source,
+                limit,
+                json,
+            },
+        )),
+        Command::Show { key } => in_runtime(commands::show(&config.database, &key)),
         Command::Revive { source } => in_runtime(commands::revive(&config.database, &source)),
         Command::MigrateTo { url } => in_runtime(commands::migrate_to(&config.database, &url)),
         Command::Import { file, dry_run } => commands::import(&config, &file, dry_run),
@@ -187,6 +239,17 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Resume { source } => in_runtime(commands::pause(&config, &source, Pause::Resume)),
         Command::Render { .. } | Command::Extract { .. } => unreachable!("handled above"),
     }
+}
+
+/// The query of `search`, its arguments read as one text; nothing to look for is a mistake of
+/// the command line (exit 2, as clap's own).
+fn search_terms(words: &[String]) -> gleaner::search::Terms {
+    use clap::CommandFactory;
+    commands::parse_query(&words.join(" ")).unwrap_or_else(|message| {
+        Cli::command()
+            .error(clap::error::ErrorKind::InvalidValue, message)
+            .exit()
+    })
 }
 
 /// Runs `work` to its end, then leaves at once: a parse or render still busy on the blocking

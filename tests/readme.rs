@@ -172,3 +172,39 @@ fn datasette_finds_the_full_text_index() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_readme_search_examples_find_the_sample_article() {
+    let ws = Workspace::new();
+    let db = sample_database(&ws);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("## Searching\n\n```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the README's Searching examples");
+    let examples: Vec<&str> = block
+        .lines()
+        .filter(|l| l.starts_with("gleaner "))
+        .collect();
+    assert!(examples.len() >= 7, "{examples:?}");
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gleaner.toml");
+    for example in examples {
+        let command = example.split(" #").next().unwrap().trim();
+        // The shell reads the quotes, as it would for the reader.
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!("\"$GLEANER\" {}", &command["gleaner ".len()..]))
+            .env("GLEANER", env!("CARGO_BIN_EXE_gleaner"))
+            .env("GLEANER_CONFIG", config)
+            .env("GLEANER_DATABASE", &db)
+            .env_remove("GLEANER_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{command}: {}", stderr(&output));
+        let text = stdout(&output);
+        assert!(text.contains("Troops"), "{command}: {text}");
+    }
+}

@@ -13,6 +13,7 @@ use super::port::{SqliteStore, Store};
 use super::postgres::{self, PostgresStore};
 use super::{ExportedDocument, Reader, SourceStatus, StoreError};
 use crate::dedup::NearDuplicates;
+use crate::search::{SearchHit, SearchQuery};
 
 /// Where the articles are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +98,7 @@ pub async fn open(
     })
 }
 
-/// What the commands (`sources`, `export`, `revive`) read and change outside the daemon.
+/// What the commands (`sources`, `export`, `revive`, `search`, `show`) read and change outside the daemon.
 pub trait Catalog: Send + Sync {
     /// Every source with its status, polls, errors and article count, by id.
     fn sources(&self) -> BoxFuture<'_, Result<Vec<SourceStatus>, StoreError>>;
@@ -115,6 +116,19 @@ pub trait Catalog: Send + Sync {
         &'a self,
         each: &'a mut (dyn FnMut(ExportedDocument) -> std::io::Result<()> + Send),
     ) -> BoxFuture<'a, Result<std::io::Result<()>, StoreError>>;
+
+    /// The articles matching `query` in the full-text index, best first.
+    fn search<'a>(
+        &'a self,
+        query: &'a SearchQuery,
+    ) -> BoxFuture<'a, Result<Vec<SearchHit>, StoreError>>;
+
+    /// The documents whose key starts with `prefix` (lower-case hex digits), at most two: one
+    /// for a unique prefix, two when it is ambiguous.
+    fn documents_by_key<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ExportedDocument>, StoreError>>;
 }
 
 /// The commands' view of `database`. SQLite: the file must exist and is never migrated by a
@@ -165,6 +179,20 @@ impl Catalog for SqliteCatalog {
         each: &'a mut (dyn FnMut(ExportedDocument) -> std::io::Result<()> + Send),
     ) -> BoxFuture<'a, Result<std::io::Result<()>, StoreError>> {
         Box::pin(async move { self.reader().for_each_document(each) })
+    }
+
+    fn search<'a>(
+        &'a self,
+        query: &'a SearchQuery,
+    ) -> BoxFuture<'a, Result<Vec<SearchHit>, StoreError>> {
+        Box::pin(async move { self.reader().search(query) })
+    }
+
+    fn documents_by_key<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ExportedDocument>, StoreError>> {
+        Box::pin(async move { self.reader().documents_by_key(prefix) })
     }
 }
 

@@ -14,6 +14,7 @@ mod pages;
 mod poll;
 pub mod port;
 pub mod postgres;
+mod search;
 mod snapshot;
 pub mod writer;
 
@@ -234,7 +235,7 @@ pub struct Reader {
 }
 
 /// One line of `gleaner sources`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct SourceStatus {
     pub id: i64,
     pub url: String,
@@ -366,6 +367,19 @@ impl Reader {
             .conn
             .query_row("SELECT count(*) FROM articles", [], |r| r.get(0))?;
         Ok(count as u64)
+    }
+
+    /// The articles matching `query`, best first (FTS5, bm25).
+    pub fn search(
+        &self,
+        query: &crate::search::SearchQuery,
+    ) -> Result<Vec<crate::search::SearchHit>, StoreError> {
+        search::search(&self.conn, query)
+    }
+
+    /// At most two documents whose key starts with `prefix` (lower-case hex).
+    pub fn documents_by_key(&self, prefix: &str) -> Result<Vec<ExportedDocument>, StoreError> {
+        search::documents_by_key(&self.conn, prefix)
     }
 
     /// Calls `each` with every article, in the order they arrived, streaming so that an export

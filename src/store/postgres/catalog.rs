@@ -5,6 +5,7 @@ use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, pin_mut};
 
 use super::{Db, PostgresStore, clean};
+use crate::search::{SearchHit, SearchQuery};
 use crate::store::{Catalog, ExportedDocument, SourceStatus, StoreError};
 
 impl Catalog for PostgresStore {
@@ -116,6 +117,34 @@ impl Catalog for PostgresStore {
             }
             tx.commit().await?;
             Ok(Ok(()))
+        })
+    }
+
+    fn search<'a>(
+        &'a self,
+        query: &'a SearchQuery,
+    ) -> BoxFuture<'a, Result<Vec<SearchHit>, StoreError>> {
+        Box::pin(async move {
+            let mut guard = self.client().await?;
+            let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let tx = Db::begin_read(conn).await?;
+            let hits = super::search::search(&tx, query).await?;
+            tx.commit().await?;
+            Ok(hits)
+        })
+    }
+
+    fn documents_by_key<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ExportedDocument>, StoreError>> {
+        Box::pin(async move {
+            let mut guard = self.client().await?;
+            let conn = guard.as_mut().ok_or(StoreError::WriterGone)?;
+            let tx = Db::begin_read(conn).await?;
+            let documents = super::search::documents_by_key(&tx, prefix).await?;
+            tx.commit().await?;
+            Ok(documents)
         })
     }
 }

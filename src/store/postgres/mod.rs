@@ -29,6 +29,7 @@ mod copy;
 mod lease;
 mod pages;
 mod poll;
+mod search;
 
 pub use copy::{Copied, CopyError, grouped, migrate_to};
 
