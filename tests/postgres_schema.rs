@@ -46,10 +46,11 @@ const POSTGRES_ONLY_COLUMNS: &[(&str, &str)] = &[
 const SQLITE_ONLY_INDEXES: &[&str] = &["articles_simhash"];
 
 /// PostgreSQL's indexes SQLite has no counterpart of: the SimHash bands, the full-text index,
-/// and the due sources in the order processes lease them.
+/// the sources free to lease in the order processes lease them, and the leases held.
 const POSTGRES_ONLY_INDEXES: &[&str] = &[
     "articles_search",
     "sources_due",
+    "sources_leased",
     "articles_simhash_0",
     "articles_simhash_1",
     "articles_simhash_2",

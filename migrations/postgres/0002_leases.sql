@@ -22,8 +22,13 @@ CREATE TABLE host_leases (
     leased_until text COLLATE "C" NOT NULL
 );
 
--- The due sources in the order they are leased: never polled first, then soonest. An index
--- scan that stops at the lease's limit, instead of sorting every due source each time.
-CREATE INDEX sources_due ON sources (next_poll_at NULLS FIRST, id) WHERE status = 'active';
+-- The sources free to lease, in the order they are leased: never polled first, then soonest.
+-- An index scan that stops at the lease's limit, instead of sorting every due source, and that
+-- never walks the sources being polled (leased), which other processes would pass over one by
+-- one on every ask.
+CREATE INDEX sources_due ON sources (next_poll_at NULLS FIRST, id)
+    WHERE status = 'active' AND leased_by IS NULL;
+-- The leases held: those that lapsed (their process died) are taken over first.
+CREATE INDEX sources_leased ON sources (leased_until) WHERE leased_by IS NOT NULL;
 
 UPDATE schema_version SET version = 2;

@@ -70,23 +70,33 @@ pub(super) async fn take_due(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let candidates = tx
-        .query(
-            "SELECT id, host FROM sources
-             WHERE status = 'active' AND (next_poll_at IS NULL OR next_poll_at <= $2)
-               AND (leased_until IS NULL OR leased_until <= $2)
+    // Two asks, each through its own index: the lapsed leases of processes that died (few),
+    // then the free sources in order. FOR UPDATE cannot take a UNION.
+    let filter = "status = 'active' AND (next_poll_at IS NULL OR next_poll_at <= $2)
                AND NOT (id = ANY($3))
                AND (host IS NULL OR host NOT IN (
                      SELECT host FROM host_leases WHERE leased_by <> $1 AND leased_until > $2
                      UNION ALL
-                     SELECT host FROM host_blocks WHERE until > $2))
-             ORDER BY next_poll_at NULLS FIRST, id
-             LIMIT $4
-             FOR UPDATE SKIP LOCKED",
-            &[&owner, &timestamp(now), &skip, &limit],
-        )
+                     SELECT host FROM host_blocks WHERE until > $2))";
+    let now_text = timestamp(now);
+    let lapsed = format!(
+        "SELECT id, host FROM sources
+         WHERE leased_by IS NOT NULL AND leased_until <= $2 AND {filter}
+         ORDER BY leased_until LIMIT $4 FOR UPDATE SKIP LOCKED"
+    );
+    let free = format!(
+        "SELECT id, host FROM sources
+         WHERE leased_by IS NULL AND {filter}
+         ORDER BY next_poll_at NULLS FIRST, id LIMIT $4 FOR UPDATE SKIP LOCKED"
+    );
+    let limit_rows = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut candidates = tx
+        .query(&lapsed, &[&owner, &now_text, &skip, &limit_rows])
         .await?;
+    let left = limit_rows - candidates.len() as i64;
+    if left > 0 {
+        candidates.extend(tx.query(&free, &[&owner, &now_text, &skip, &left]).await?);
+    }
     let mine: Vec<String> = tx
         .query(
             "SELECT host FROM host_leases WHERE leased_by = $1 AND leased_until > $2",
