@@ -5,7 +5,7 @@
 mod common;
 mod labelled;
 
-use common::{Reply, TestServer, Workspace, count, rss};
+use common::{Reply, TestServer, Workspace, count, long_body, rss};
 
 const DATE: &str = "Tue, 03 Nov 2026 10:00:00 +0000";
 /// No gap between requests to the one loopback host: these tests are about what is stored.
@@ -14,20 +14,6 @@ const QUICK: &str = "host_delay = \"0s\"\nper_host = 4\nfull_text = \"never\"\n"
 
 fn text(conn: &rusqlite::Connection, sql: &str) -> String {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
-/// A body long enough to be fingerprinted, about `topic`.
-fn long_body(topic: &str) -> String {
-    format!(
-        "<p>The committee on {topic} met on Monday to review the proposals submitted over the \
-         summer, and its chair said a decision would follow within weeks.</p>\
-         <p>Members heard from residents, engineers and two former officials, who disagreed on \
-         the cost and on how quickly the work on {topic} could begin.</p>\
-         <p>A report published alongside the hearing estimated that the first phase would take \
-         eighteen months and warned that delays in procurement were the largest risk.</p>\
-         <p>Opponents said the consultation had been too short and asked for another round of \
-         public meetings before any money is committed to {topic}.</p>"
-    )
 }
 
 #[test]

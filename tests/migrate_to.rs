@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 
 use common::postgres::Cluster;
-use common::{Reply, TestServer, Workspace, count, rss, stderr, stdout};
+use common::{Reply, TestServer, Workspace, count, long_body, rss, stderr, stdout};
 use gleaner::dedup::NearDuplicates;
 use gleaner::store::{PostgresStore, SourceSpec, Store};
 use tokio_postgres::{Client, NoTls};
@@ -35,20 +35,6 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     feeds.sort();
     assert!(feeds.len() > 30, "the corpus has {} feeds", feeds.len());
     feeds
-}
-
-/// A body long enough to be fingerprinted (near-duplicates), about `topic`.
-fn long_body(topic: &str) -> String {
-    format!(
-        "<p>The committee on {topic} met on Monday to review the proposals submitted over the \
-         summer, and its chair said a decision would follow within weeks.</p>\
-         <p>Members heard from residents, engineers and two former officials, who disagreed on \
-         the cost and on how quickly the work on {topic} could begin.</p>\
-         <p>A report published alongside the hearing estimated that the first phase would take \
-         eighteen months and warned that delays in procurement were the largest risk.</p>\
-         <p>Opponents said the consultation had been too short and asked for another round of \
-         public meetings before any money is committed to {topic}.</p>"
-    )
 }
 
 /// An article page, for the source whose pages are fetched.

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use common::postgres::Cluster;
 use gleaner::dedup::{self, IdentityBasis, NearDuplicates, SourceContext, TrackingParams};
 use gleaner::fetch::ErrorClass;
@@ -992,25 +992,51 @@ async fn near_duplicate_candidates_come_through_the_band_indexes() {
     both.close().await;
 }
 
+/// Two stores on the database at `url`, as two processes would open it, leases lasting
+/// `lease_seconds`.
+async fn two_processes(url: &str, lease_seconds: u64) -> (PostgresStore, PostgresStore) {
+    let sharing = gleaner::store::Sharing {
+        lease: std::time::Duration::from_secs(lease_seconds),
+        per_host: 2,
+    };
+    let near = NearDuplicates::default();
+    (
+        PostgresStore::open_shared(url, near, sharing)
+            .await
+            .unwrap(),
+        PostgresStore::open_shared(url, near, sharing)
+            .await
+            .unwrap(),
+    )
+}
+
+/// The ids of the sources `store` takes at `at`, skipping `skip`, at most `limit`, in order.
+async fn taken(
+    store: &PostgresStore,
+    at: DateTime<Utc>,
+    skip: HashSet<i64>,
+    limit: usize,
+) -> Vec<i64> {
+    let mut ids: Vec<i64> = store
+        .due(at, skip, limit)
+        .await
+        .unwrap()
+        .sources
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Two processes on one database (two stores): a due source is leased to one only, and so is
 /// its host; a lease lapses when not renewed, is renewed while the source is in flight, ends
 /// when the poll is written or the source handed back, and all of a store's end when it closes.
 #[tokio::test]
 async fn leases_give_each_source_and_host_to_one_process_at_a_time() {
-    use gleaner::store::Sharing;
     let cluster = Cluster::shared();
     let url = cluster.database();
-    let sharing = Sharing {
-        lease: std::time::Duration::from_secs(30),
-        per_host: 2,
-    };
-    let near = NearDuplicates::default();
-    let a = PostgresStore::open_shared(&url, near, sharing)
-        .await
-        .unwrap();
-    let b = PostgresStore::open_shared(&url, near, sharing)
-        .await
-        .unwrap();
+    let (a, b) = two_processes(&url, 30).await;
     let specs = vec![
         spec("https://one.example/a", None),
         spec("https://one.example/b", None),
@@ -1020,27 +1046,20 @@ async fn leases_give_each_source_and_host_to_one_process_at_a_time() {
     let synced = b.sync_sources(specs).await.unwrap();
     let ids: Vec<i64> = synced.sources.iter().map(|s| s.id).collect();
     let now = Utc::now();
-    let ids_of = |due: &gleaner::store::Due| -> Vec<i64> {
-        let mut ids: Vec<i64> = due.sources.iter().map(|s| s.id).collect();
-        ids.sort();
-        ids
-    };
 
     // A takes one source (a limit of 1): one.example is then A's, so B gets only two.example.
-    let first = a.due(now, HashSet::new(), 1).await.unwrap();
-    assert_eq!(ids_of(&first), vec![ids[0]]);
-    let second = b.due(now, HashSet::new(), 10).await.unwrap();
-    assert_eq!(ids_of(&second), vec![ids[2]], "one.example is A's");
-    // A may take the rest of its host; nothing is left for B.
-    let third = a.due(now, HashSet::from([ids[0]]), 10).await.unwrap();
-    assert_eq!(ids_of(&third), vec![ids[1]]);
-    assert!(
-        b.due(now, HashSet::from([ids[2]]), 10)
-            .await
-            .unwrap()
-            .sources
-            .is_empty()
+    assert_eq!(taken(&a, now, HashSet::new(), 1).await, vec![ids[0]]);
+    assert_eq!(
+        taken(&b, now, HashSet::new(), 10).await,
+        vec![ids[2]],
+        "one.example is A's"
     );
+    // A may take the rest of its host; nothing is left for B.
+    assert_eq!(
+        taken(&a, now, HashSet::from([ids[0]]), 10).await,
+        vec![ids[1]]
+    );
+    assert!(taken(&b, now, HashSet::from([ids[2]]), 10).await.is_empty());
 
     let client = connect(&url).await;
     let leases = |sql: &'static str| {
@@ -1068,34 +1087,22 @@ async fn leases_give_each_source_and_host_to_one_process_at_a_time() {
     // A handed back source is B's to take only once its host is free: A's host lease stands
     // until it lapses, so A handing back b leaves it to A.
     a.release(vec![ids[1]]).await.unwrap();
-    assert!(
-        b.due(now, HashSet::from([ids[2]]), 10)
-            .await
-            .unwrap()
-            .sources
-            .is_empty()
-    );
+    assert!(taken(&b, now, HashSet::from([ids[2]]), 10).await.is_empty());
     // Thirty seconds later A's leases have lapsed unless renewed: A renews ids[0] (in flight),
     // so B still gets nothing of one.example; at ninety seconds, unrenewed, all of it is B's.
     let later = now + Duration::seconds(31);
     assert_eq!(
-        ids_of(&a.due(later, HashSet::from([ids[0]]), 0).await.unwrap()),
+        taken(&a, later, HashSet::from([ids[0]]), 0).await,
         Vec::<i64>::new()
     );
     assert!(
-        b.due(later, HashSet::from([ids[2]]), 10)
+        taken(&b, later, HashSet::from([ids[2]]), 10)
             .await
-            .unwrap()
-            .sources
             .is_empty()
     );
     let much_later = now + Duration::seconds(90);
     assert_eq!(
-        ids_of(
-            &b.due(much_later, HashSet::from([ids[2]]), 10)
-                .await
-                .unwrap()
-        ),
+        taken(&b, much_later, HashSet::from([ids[2]]), 10).await,
         vec![ids[0], ids[1]],
         "A's leases lapsed"
     );
@@ -1125,20 +1132,8 @@ async fn leases_give_each_source_and_host_to_one_process_at_a_time() {
 /// claim lapsing after the lease time; a host one process polls feeds on is not another's.
 #[tokio::test]
 async fn page_hosts_are_claimed_by_one_process_at_a_time() {
-    use gleaner::store::Sharing;
     let cluster = Cluster::shared();
-    let url = cluster.database();
-    let sharing = Sharing {
-        lease: std::time::Duration::from_secs(3),
-        per_host: 2,
-    };
-    let near = NearDuplicates::default();
-    let a = PostgresStore::open_shared(&url, near, sharing)
-        .await
-        .unwrap();
-    let b = PostgresStore::open_shared(&url, near, sharing)
-        .await
-        .unwrap();
+    let (a, b) = two_processes(&cluster.database(), 3).await;
     assert!(a.claim_host("pages.example".into()).await.unwrap());
     assert!(
         a.claim_host("pages.example".into()).await.unwrap(),

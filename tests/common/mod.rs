@@ -578,3 +578,17 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// A body long enough to be fingerprinted (near-duplicates), about `topic`.
+pub fn long_body(topic: &str) -> String {
+    format!(
+        "<p>The committee on {topic} met on Monday to review the proposals submitted over the \
+         summer, and its chair said a decision would follow within weeks.</p>\
+         <p>Members heard from residents, engineers and two former officials, who disagreed on \
+         the cost and on how quickly the work on {topic} could begin.</p>\
+         <p>A report published alongside the hearing estimated that the first phase would take \
+         eighteen months and warned that delays in procurement were the largest risk.</p>\
+         <p>Opponents said the consultation had been too short and asked for another round of \
+         public meetings before any money is committed to {topic}.</p>"
+    )
+}

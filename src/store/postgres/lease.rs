@@ -23,26 +23,32 @@ pub(super) fn owner_name() -> String {
     )
 }
 
-/// Extends the leases `owner` holds on `sources` (those it is polling) and on their hosts.
+/// Extends the leases `owner` holds on `sources` (those it is polling) and on their hosts, those
+/// past half their time: each renewal is a new row version (and index entries) PostgreSQL must
+/// clean up, and renewing on every ask made the others' scans wade through them.
 pub(super) async fn renew(
     tx: &Db<'_>,
     owner: &str,
     sources: &[i64],
+    now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if sources.is_empty() {
         return Ok(());
     }
+    let halfway = timestamp(now + (until - now) / 2);
     let until = timestamp(until);
     tx.execute(
-        "UPDATE sources SET leased_until = $3 WHERE leased_by = $1 AND id = ANY($2)",
-        &[&owner, &sources, &until],
+        "UPDATE sources SET leased_until = $3
+         WHERE leased_by = $1 AND id = ANY($2) AND leased_until < $4",
+        &[&owner, &sources, &until, &halfway],
     )
     .await?;
     tx.execute(
         "UPDATE host_leases SET leased_until = $3
-         WHERE leased_by = $1 AND host IN (SELECT host FROM sources WHERE id = ANY($2))",
-        &[&owner, &sources, &until],
+         WHERE leased_by = $1 AND leased_until < $4
+           AND host IN (SELECT host FROM sources WHERE id = ANY($2))",
+        &[&owner, &sources, &until, &halfway],
     )
     .await?;
     Ok(())

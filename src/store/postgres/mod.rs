@@ -487,7 +487,7 @@ impl Store for PostgresStore {
             // Renewing and taking in one transaction: the leases of what this process polls are
             // never let lapse between the two.
             let tx = Db::begin(conn).await?;
-            lease::renew(&tx, &self.owner, &skip, until).await?;
+            lease::renew(&tx, &self.owner, &skip, now, until).await?;
             // Enough new hosts to fill `limit` at `per_host` sources each, no more.
             let new_hosts = limit.div_ceil(self.sharing.per_host.max(1));
             let taken =
