@@ -209,9 +209,22 @@ pub async fn revive(database: &Database, source: &str) -> anyhow::Result<()> {
                 "revived {url}: a running daemon polls it within seconds, or run `gleaner once`"
             )
         }),
-        None => bail!(
-            "no source {source:?} in {database}: give its id or URL as `gleaner sources` lists it"
-        ),
+        None => {
+            let paused = catalog.sources().await?.into_iter().find(|s| {
+                s.status == "paused" && (s.id.to_string() == source.trim() || s.url == source)
+            });
+            match paused {
+                Some(s) => bail!(
+                    "{} is paused in the configuration: `gleaner resume {}` polls it again",
+                    s.url,
+                    s.id
+                ),
+                None => bail!(
+                    "no source {source:?} in {database}: give its id or URL as `gleaner sources` \
+                     lists it"
+                ),
+            }
+        }
     }
 }
 

@@ -603,6 +603,18 @@ fn remove_pause_and_resume_by_url_and_by_id() {
     assert_eq!(status_of(&ws, &b), "paused");
     assert_eq!(status_of(&ws, &c), "active");
 
+    // `revive` does not undo a pause (the configuration would pause it again): it says how.
+    let revived = gleaner_in(&ws, &["revive", &id_of(&ws, &b).to_string()]);
+    assert_eq!(revived.status.code(), Some(1));
+    assert!(
+        stderr(&revived).contains(&format!(
+            "{b} is paused in the configuration: `gleaner resume"
+        )),
+        "{}",
+        stderr(&revived)
+    );
+    assert_eq!(status_of(&ws, &b), "paused");
+
     // Resume a by id: polled again.
     let out = ok(&ws, &["resume", &id_of(&ws, &a).to_string()]);
     assert!(out.contains(&format!("resumed {a}")), "{out}");

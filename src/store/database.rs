@@ -104,7 +104,8 @@ pub trait Catalog: Send + Sync {
     fn sources(&self) -> BoxFuture<'_, Result<Vec<SourceStatus>, StoreError>>;
 
     /// Brings the source named by `source` (its id, URL or a former URL) back to `active` and
-    /// due now. Its URL, or `None` when no source matches.
+    /// due now. Its URL, or `None` when no source matches (removed and paused sources do not:
+    /// the configuration says what they are).
     fn revive<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<Option<String>, StoreError>>;
 
     fn article_count(&self) -> BoxFuture<'_, Result<u64, StoreError>>;

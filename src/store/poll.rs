@@ -132,7 +132,8 @@ pub(super) fn prune(
     Ok(removed)
 }
 
-/// Brings a `gone` source (or any source, by id or URL) back to `active`, due now.
+/// Brings a `gone` source (or any source, by id or URL) back to `active`, due now; not a
+/// paused one (the configuration pauses it: `gleaner resume` is its way back) nor a removed one.
 pub(super) fn revive(conn: &Connection, source: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .query_row(
@@ -140,7 +141,7 @@ pub(super) fn revive(conn: &Connection, source: &str) -> Result<Option<String>, 
                     consecutive_errors = 0
              WHERE (CAST(id AS TEXT) = ?1 OR url = ?1
                     OR id IN (SELECT source_id FROM source_aliases WHERE url = ?1))
-               AND status <> 'removed'
+               AND status NOT IN ('removed', 'paused')
              RETURNING url",
             [source],
             |r| r.get(0),

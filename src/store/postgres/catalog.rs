@@ -63,7 +63,7 @@ impl Catalog for PostgresStore {
                             next_poll_reason = NULL, consecutive_errors = 0
                      WHERE (id::text = $1 OR url = $1
                             OR id IN (SELECT source_id FROM source_aliases WHERE url = $1))
-                       AND status <> 'removed'
+                       AND status NOT IN ('removed', 'paused')
                      RETURNING url",
                     &[&clean(source)],
                 )
