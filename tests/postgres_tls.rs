@@ -19,12 +19,7 @@ fn free_port() -> u16 {
 fn sslmode_require_connects_over_verified_tls_and_refuses_an_untrusted_certificate() {
     let port = free_port();
     let (cluster, ca) = Cluster::start_tls(port);
-    let name = cluster
-        .database()
-        .rsplit("dbname=")
-        .next()
-        .unwrap()
-        .to_owned();
+    let name = cluster.new_database();
     let ws = Workspace::new();
     ws.write_config("", &[]);
     let sources = |url: &str, ca: Option<&std::path::Path>| {

@@ -230,6 +230,11 @@ impl Cluster {
 
     /// A new, empty database of its own, as a connection string for tokio-postgres.
     pub fn database(&self) -> String {
+        self.connection_string(&self.new_database())
+    }
+
+    /// A new, empty database of its own: its name.
+    pub fn new_database(&self) -> String {
         let name = format!(
             "test_{}_{}",
             std::process::id(),
@@ -247,14 +252,13 @@ impl Cluster {
             "createdb failed:\n{}",
             text(&created)
         );
-        self.connection_string(&name)
+        name
     }
 
     /// A new, empty database of its own, as a `postgresql://` URL (the form gleaner's
     /// `database` setting takes), reaching the server through its Unix socket.
     pub fn database_url(&self) -> String {
-        let string = self.database();
-        let name = string.rsplit("dbname=").next().expect("made by database()");
+        let name = self.new_database();
         let socket: String = self
             .dir
             .path()
